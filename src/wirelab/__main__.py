@@ -1,0 +1,3 @@
+from wirelab.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``wirelab`` command line: thin wrappers over the library."""
