@@ -26,7 +26,7 @@ import click
 def ping(host: str, count: int, interval: float, size: int, ttl: int, timeout: float,
          show: bool, as_json: bool) -> None:
     """Send ICMP echo requests to HOST and report replies, errors and statistics."""
-    from wirelab.craft.ping import PingOptions, Pinger, result_line, summary_lines
+    from wirelab.craft.ping import Pinger, PingOptions, result_line, summary_lines
     from wirelab.errors import ExitCode
 
     options = PingOptions(count=count, interval=interval, size=size, ttl=ttl, timeout=timeout)
