@@ -1,0 +1,265 @@
+"""Whole frames: decode every layer wirelab knows, from the link layer up.
+
+``decode_frame(data, linktype)`` walks link (Ethernet with 802.1Q tags, Linux cooked
+capture, or none for raw IP) -> ARP / IPv4 / IPv6 -> ICMP / ICMPv6 / UDP / TCP -> DNS on port
+53 over UDP, the curriculum's custom header on UDP port 12345.  Each step is chosen by a dict
+lookup on the type, protocol or port field (dpkt's and Scapy's ``bind_layers`` idea), and every
+decoder reads the one shared buffer at an absolute offset, so nothing is copied and error
+offsets count from the start of the frame.
+
+What is not decoded, and why:
+
+* the payload of a non-first IP fragment: it has no transport header (RFC 791 section 2.3,
+  RFC 8200 section 4.5); the IP layer is the highest;
+* the application data of a first fragment: the datagram is incomplete (the transport header
+  is decoded, with ``partial`` set and its checksum unverifiable);
+* DNS over TCP: a segment need not hold a whole message.
+
+A malformed layer stops decoding: ``Packet.error`` holds the DecodeError and ``Packet.layers``
+the layers before it, so a dissector can show the packet up to the fault.  With
+``strict=True`` the error is raised instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from enum import IntEnum
+from typing import Any, TypeVar
+
+from wirelab.errors import BadFieldError, DecodeError, TrailingDataError
+from wirelab.wire._fields import Buf, Header, truncated
+from wirelab.wire.arp import ARP
+from wirelab.wire.custom import CUSTOM_PORT, Custom
+from wirelab.wire.dns import DNSMessage
+from wirelab.wire.ethernet import Ethernet, EtherType, LinuxSLL
+from wirelab.wire.icmp import ICMP
+from wirelab.wire.icmpv6 import ICMPv6
+from wirelab.wire.ipv4 import FLAG_MF, IPProto, IPv4
+from wirelab.wire.ipv6 import FragmentHeader, IPv6
+from wirelab.wire.tcp import TCP
+from wirelab.wire.udp import UDP
+
+DNS_PORT = 53
+
+
+class LinkType(IntEnum):
+    """pcap link-layer header types (https://www.tcpdump.org/linktypes.html) that we decode."""
+
+    ETHERNET = 1
+    RAW = 101
+    LINUX_SLL = 113
+    IPV4 = 228
+    IPV6 = 229
+
+
+H = TypeVar("H")
+Layer = Any  # a Header subclass or a DNSMessage
+_Stage = Callable[[Buf, int, int, list[Layer]], None]
+_TransportStage = Callable[[Buf, int, int, list[Layer], bool], None]
+
+
+class Packet:
+    """The layers of one decoded frame, outermost first, and the error that stopped decoding."""
+
+    __slots__ = ("layers", "error", "data", "linktype")
+
+    def __init__(self, layers: list[Layer], error: DecodeError | None = None, data: Buf = b"",
+                 linktype: int = LinkType.ETHERNET) -> None:
+        self.layers = layers
+        self.error = error
+        self.data = data
+        self.linktype = linktype
+
+    def get(self, cls: type[H]) -> H | None:
+        """The first layer that is an instance of ``cls``, or None."""
+        for layer in self.layers:
+            if isinstance(layer, cls):
+                return layer
+        return None
+
+    def __contains__(self, cls: type) -> bool:
+        return any(isinstance(layer, cls) for layer in self.layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def highest(self) -> Layer | None:
+        """The innermost layer decoded (None if not even the link layer decoded)."""
+        return self.layers[-1] if self.layers else None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def __repr__(self) -> str:
+        names = "/".join(type(layer).__name__ for layer in self.layers)
+        err = f", error={self.error}" if self.error is not None else ""
+        return f"<Packet {names or '-'}{err}>"
+
+
+# --- the stages, innermost first ---------------------------------------------------------
+
+_udp_decode = UDP.decode
+_tcp_decode = TCP.decode
+
+
+def _dns(buf: Buf, udp: UDP, layers: list[Layer]) -> None:
+    # DNSMessage reads to the end of its buffer: cut the frame at the UDP datagram's end so
+    # that its offsets stay absolute (slicing a bytes object at its own length is free).
+    layers.append(DNSMessage.decode(buf[:udp._pend], udp._pstart))
+
+
+def _custom(buf: Buf, udp: UDP, layers: list[Layer]) -> None:
+    layers.append(Custom.decode(buf, udp._pstart, udp._pend))
+
+
+_UDP_APPS: dict[int, Callable[[Buf, UDP, list[Layer]], None]] = {
+    DNS_PORT: _dns,
+    CUSTOM_PORT: _custom,
+}
+
+
+def _udp(buf: Buf, off: int, end: int, layers: list[Layer], partial: bool) -> None:
+    udp = _udp_decode(buf, off, end, partial=partial)
+    layers.append(udp)
+    if udp.partial:
+        return
+    app = _UDP_APPS.get(udp.dport) or _UDP_APPS.get(udp.sport)
+    if app is not None:
+        app(buf, udp, layers)
+
+
+def _tcp(buf: Buf, off: int, end: int, layers: list[Layer], partial: bool) -> None:
+    layers.append(_tcp_decode(buf, off, end, partial=partial))
+
+
+def _icmp(buf: Buf, off: int, end: int, layers: list[Layer], partial: bool) -> None:
+    layers.append(ICMP.decode(buf, off, end, partial=partial))
+
+
+def _icmpv6(buf: Buf, off: int, end: int, layers: list[Layer], partial: bool) -> None:
+    layers.append(ICMPv6.decode(buf, off, end, partial=partial))
+
+
+_BY_PROTO4: dict[int, _TransportStage] = {
+    IPProto.TCP: _tcp,
+    IPProto.UDP: _udp,
+    IPProto.ICMP: _icmp,
+}
+_BY_PROTO6: dict[int, _TransportStage] = {
+    IPProto.TCP: _tcp,
+    IPProto.UDP: _udp,
+    IPProto.ICMPV6: _icmpv6,
+}
+
+_ip4_decode = IPv4.decode
+_ip6_decode = IPv6.decode
+
+
+def _ipv4(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
+    ip = _ip4_decode(buf, off, end)
+    layers.append(ip)
+    if ip.frag_offset:
+        return  # a non-first fragment: no transport header here
+    nxt = _BY_PROTO4.get(ip.proto)
+    if nxt is not None:
+        nxt(buf, ip._pstart, ip._pend, layers, bool(ip.flags & FLAG_MF))
+
+
+def _ipv6(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
+    ip = _ip6_decode(buf, off, end)
+    layers.append(ip)
+    partial = False
+    exts = ip.ext_headers
+    if exts:
+        for ext in exts:
+            if isinstance(ext, FragmentHeader):
+                if ext.frag_offset:
+                    return
+                partial = bool(ext.m)
+        proto = exts[-1].next_header
+    else:
+        proto = ip.next_header
+    nxt = _BY_PROTO6.get(proto)
+    if nxt is not None:
+        nxt(buf, ip._pstart, ip._pend, layers, partial)
+
+
+def _arp(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
+    layers.append(ARP.decode(buf, off, end))
+
+
+_BY_ETHERTYPE: dict[int, _Stage] = {
+    EtherType.IPV4: _ipv4,
+    EtherType.IPV6: _ipv6,
+    EtherType.ARP: _arp,
+}
+
+_eth_decode = Ethernet.decode
+
+
+def _ethernet(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
+    eth = _eth_decode(buf, off, end)
+    layers.append(eth)
+    nxt = _BY_ETHERTYPE.get(eth.vlan[-1].type if eth.vlan else eth.type)
+    if nxt is not None:
+        nxt(buf, eth._pstart, end, layers)
+
+
+def _sll(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
+    sll = LinuxSLL.decode(buf, off, end)
+    layers.append(sll)
+    nxt = _BY_ETHERTYPE.get(sll.protocol)
+    if nxt is not None:
+        nxt(buf, sll._pstart, end, layers)
+
+
+def _raw_ip(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
+    """LINKTYPE_RAW: an IPv4 or IPv6 packet, told apart by its version nibble."""
+    if end - off < 1:
+        raise truncated("IP", "version", off, 1, end - off)
+    version = buf[off] >> 4
+    if version == 4:
+        _ipv4(buf, off, end, layers)
+    elif version == 6:
+        _ipv6(buf, off, end, layers)
+    else:
+        raise BadFieldError("IP", "version", off, f"{version} is neither 4 nor 6")
+
+
+_BY_LINKTYPE: dict[int, _Stage] = {
+    LinkType.ETHERNET: _ethernet,
+    LinkType.LINUX_SLL: _sll,
+    LinkType.RAW: _raw_ip,
+    LinkType.IPV4: _ipv4,
+    LinkType.IPV6: _ipv6,
+}
+_RAW_LINKTYPES = frozenset({LinkType.RAW, LinkType.IPV4, LinkType.IPV6})
+
+
+def decode_frame(data: Buf, linktype: int = LinkType.ETHERNET, strict: bool = False) -> Packet:
+    """Decode every layer of one captured frame.
+
+    Never raises for malformed bytes unless ``strict``: the error is kept in ``Packet.error``
+    with the layers decoded before it.  With a raw-IP link type there is no link padding, so
+    bytes after the IP datagram are a :class:`TrailingDataError` (all layers are still kept).
+    """
+    layers: list[Layer] = []
+    stage = _BY_LINKTYPE.get(linktype)
+    try:
+        if stage is None:
+            raise BadFieldError("frame", "linktype", None, f"link type {linktype} is not decoded")
+        stage(data, 0, len(data), layers)
+        if linktype in _RAW_LINKTYPES and layers[0]._pend < len(data):
+            first: Header = layers[0]
+            raise TrailingDataError(first.layer, "payload", first._pend,
+                                    f"{len(data) - first._pend} bytes after the IP datagram")
+    except DecodeError as exc:
+        if strict:
+            raise
+        return Packet(layers, exc, data, linktype)
+    return Packet(layers, None, data, linktype)
