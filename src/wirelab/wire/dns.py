@@ -480,7 +480,8 @@ class ResourceRecord:
 
     ``rtype`` None takes the type of ``rdata``; ``rdlength`` None is computed.  A decoded
     record keeps the RDLENGTH read from the wire, which stays right as long as the message is
-    re-encoded with the same ``compress`` setting; set it to None after changing the RDATA.
+    re-encoded with the same ``compress`` setting; set it to None after changing the RDATA or
+    to re-encode with the other setting.  Equality ignores ``rdlength``.
     """
 
     name: str
@@ -488,7 +489,7 @@ class ResourceRecord:
     rtype: int | None = None
     rclass: int = QClass.IN
     ttl: int = 0
-    rdlength: int | None = None
+    rdlength: int | None = field(default=None, compare=False)  # depends on compression
 
     def __post_init__(self) -> None:
         if self.rtype is None and not isinstance(self.rdata, RawRdata):
@@ -514,10 +515,11 @@ class DNSMessage:
     answers: list[ResourceRecord] = field(default_factory=list)
     authorities: list[ResourceRecord] = field(default_factory=list)
     additionals: list[ResourceRecord] = field(default_factory=list)
-    qdcount: int | None = None
-    ancount: int | None = None
-    nscount: int | None = None
-    arcount: int | None = None
+    # Equality compares content: the counts follow from the sections (or are crafted lies).
+    qdcount: int | None = field(default=None, compare=False)
+    ancount: int | None = field(default=None, compare=False)
+    nscount: int | None = field(default=None, compare=False)
+    arcount: int | None = field(default=None, compare=False)
     trailing: bytes = b""
 
     @property
