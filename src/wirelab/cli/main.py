@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "handshake": ("wirelab.cli.handshake", "handshake", "A TCP handshake by hand (2.2)."),
     "sniff": ("wirelab.cli.sniff", "sniff", "Live protocol counter that drops nothing (2.3)."),
     "proto": ("wirelab.cli.proto", "proto", "A custom protocol layer over UDP (2.4)."),
+    "tour": ("wirelab.cli.tour", "tour", "The guided tour: what `make tour` runs."),
 }
 
 
