@@ -1,0 +1,307 @@
+"""Bringing a lab up and down, from its record.
+
+``up`` writes the record before it creates anything (write-ahead), so that ``down`` can always
+finish the job: after a clean run, after an error half-way, or after the builder was killed
+with SIGKILL.  ``down`` removes exactly what the record names, is idempotent, and ends
+processes by PID (checked against their recorded start time), never by name:
+
+1. the recorded services;
+2. any other process still inside the lab (a command run with ``exec``, a capture): found by
+   its namespace, root: ``/proc/PID/ns/net`` is one of the lab's network namespaces;
+   rootless: ``/proc/PID/ns/user`` is the keeper's user namespace;
+3. rootless: the keeper, which releases every namespace with it;
+   root: the namespace mounts, then the ``/etc/netns`` files;
+4. the record itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from wirelab.errors import LabError
+from wirelab.lab import enter, nsops, privilege
+from wirelab.lab.plan import Plan
+from wirelab.lab.state import (
+    NETNS_RUN_DIR,
+    SWITCH,
+    LabDir,
+    LabState,
+    ProcRecord,
+    proc_alive,
+    proc_start_time,
+)
+from wirelab.lab.topology import SERVICES, Topology
+
+T = TypeVar("T")
+SERVICE_READY_SECONDS = 15.0
+SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+# -- running things in the right place ----------------------------------------------------------
+
+
+def keeper_target(state: LabState) -> enter.Target:
+    keeper = state.keeper
+    return enter.Target(keeper.pid if keeper else None, keeper.start if keeper else None)
+
+
+def host_target(state: LabState, host: str) -> enter.Target:
+    if host not in state.netns or host == SWITCH:
+        raise LabError(f"no host {host!r} in lab {state.name} (hosts: "
+                       f"{', '.join(h for h in state.netns if h != SWITCH)})")
+    base = keeper_target(state)
+    return enter.Target(base.keeper_pid, base.keeper_start, state.netns[host],
+                        state.etc_dirs.get(host), host)
+
+
+def privileged(state: LabState, func: Callable[..., T], *args: Any,
+               timeout: float = 300.0) -> T:
+    """Run ``func(*args)`` with power over the lab's namespaces.
+
+    Root: right here (the driver moves one thread in and out of namespaces).  Rootless: in a
+    forked child that joined the keeper's user and mount namespaces first.
+    """
+    if state.mode == "root":
+        return func(*args)
+    with enter.Entry(keeper_target(state)) as entry:
+        return enter.call(entry, func, *args, timeout=timeout)
+
+
+def lab_env(state: LabState, host: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    path = env.get("PATH", "/usr/bin:/bin").split(":")
+    env["PATH"] = ":".join(path + [d for d in SBIN if d not in path])
+    env.update({"WIRELAB_LAB": state.name, "WIRELAB_HOST": host})
+    env.update(extra or {})
+    return env
+
+
+def popen_in(state: LabState, host: str, argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """Start ``argv`` inside ``host`` (its namespaces, /etc files and host name)."""
+    kwargs.setdefault("env", lab_env(state, host))
+    with enter.Entry(host_target(state, host)) as entry:
+        try:
+            return subprocess.Popen(argv, preexec_fn=entry.enter, **kwargs)
+        except subprocess.SubprocessError as exc:
+            raise LabError(f"cannot enter host {host} of lab {state.name}: {exc}") from None
+
+
+# -- up -----------------------------------------------------------------------------------------
+
+
+def up(name: str, topology: Topology, plan: Plan, services: bool, messages: list[str],
+       children: list[subprocess.Popen[Any]]) -> LabState:
+    """Build the lab; on any failure remove what was built and re-raise."""
+    mode = privilege.mode()
+    ldir = LabDir(name)
+    from wirelab.lab import driver  # pyroute2 is imported only by commands that need it
+
+    with ldir.locked():
+        if ldir.exists():
+            old = ldir.load()
+            why = "its builder is gone" if proc_start_time(old.builder_pid) is None else \
+                f"built by pid {old.builder_pid}"
+            _teardown(ldir, old)
+            messages.append(f"lab {name!r} already existed ({old.status}, {why}); removed it "
+                            "first")
+        state = LabState(name=name, mode=mode, topology=topology.to_dict(),
+                         services_enabled=services)
+        for host in [SWITCH, *plan.hosts]:
+            state.netns[host] = ldir.netns_path(host, mode)
+        for host in plan.hosts:
+            state.etc_dirs[host] = ldir.etc_dir(host, mode)
+        ldir.save(state)  # write-ahead: from here on, `down` knows every name
+        try:
+            _build(ldir, state, plan, driver.build, children)
+            if services:
+                _start_services(ldir, state, plan, children)
+            state.status = "up"
+            ldir.save(state)
+        except BaseException:
+            _teardown(ldir, state, children)
+            raise
+    return state
+
+
+def _build(ldir: LabDir, state: LabState, plan: Plan, build: Callable[..., None],
+           children: list[subprocess.Popen[Any]]) -> None:
+    if state.mode == "rootless":
+        from wirelab.lab.rootless import KeeperStart
+
+        (ldir.path / "ns").mkdir(mode=0o700, exist_ok=True)
+        (ldir.path / "logs").mkdir(mode=0o700, exist_ok=True)
+        keeper = KeeperStart(state.name, str(ldir.path / "logs" / "keeper.log"))
+        children.append(keeper.proc)
+        try:
+            state.keeper = ProcRecord.of("keeper", None, keeper.pid)
+            ldir.save(state)
+        except BaseException:
+            keeper.abort()
+            raise
+        keeper.commit()
+    else:
+        nsops.ensure_shared_netns_dir(NETNS_RUN_DIR)
+    paths = {h: state.netns[h] for h in plan.hosts}
+    try:
+        privileged(state, build, plan, paths, state.netns[SWITCH])
+    except OSError as exc:
+        raise LabError(f"building lab {state.name} failed: {exc.strerror or exc}") from None
+    for host in plan.hosts:
+        folder = Path(state.etc_dirs[host])
+        folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+        (folder / "hosts").write_text(plan.hosts_file(host, state.name))
+        (folder / "resolv.conf").write_text(plan.resolv_conf(host, state.name))
+
+
+def _start_services(ldir: LabDir, state: LabState, plan: Plan,
+                    children: list[subprocess.Popen[Any]]) -> None:
+    logs = ldir.path / "logs"
+    logs.mkdir(mode=0o700, exist_ok=True)
+    zone_file = ldir.path / "zone.json"
+    zone_file.write_text(json.dumps({n: [str(a) for a in addrs]
+                                     for n, addrs in plan.zone().items()}))
+    started: list[tuple[str, str, subprocess.Popen[Any]]] = []
+    for host in plan.hosts:
+        for kind in plan.topology.hosts[host].services:
+            argv = [sys.executable, "-m", f"wirelab.lab.services.{kind}", "--lab", state.name,
+                    "--host", host, "--zone", str(zone_file)]
+            with open(logs / f"{host}-{kind}.log", "ab") as log:
+                proc = popen_in(state, host, argv, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+            children.append(proc)
+            state.services.append(ProcRecord.of(kind, host, proc.pid, list(SERVICES[kind])))
+            ldir.save(state)  # recorded before we wait on it
+            started.append((host, kind, proc))
+    for host, kind, proc in started:
+        assert proc.stdout is not None
+        line = _read_line(proc.stdout.fileno(), SERVICE_READY_SECONDS)
+        proc.stdout.close()
+        if line != "ready":
+            log = (logs / f"{host}-{kind}.log").read_text().strip().splitlines()
+            raise LabError(f"service {kind} on {host} did not start: "
+                           f"{log[-1] if log else 'no output'}")
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    import select
+
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            return "timeout"
+        chunk = os.read(fd, 256)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").strip()
+
+
+# -- down ---------------------------------------------------------------------------------------
+
+
+def down(name: str, children: list[subprocess.Popen[Any]] | None = None) -> list[str]:
+    """Remove lab ``name``; return what was removed.  No lab: nothing to do, no error."""
+    ldir = LabDir(name)
+    if not ldir.path.exists():
+        return []
+    with ldir.locked():
+        if not ldir.exists():
+            ldir.remove()
+            return []
+        return _teardown(ldir, ldir.load(), children)
+
+
+def _teardown(ldir: LabDir, state: LabState,
+              children: list[subprocess.Popen[Any]] | None = None) -> list[str]:
+    report: list[str] = []
+    _end([s for s in state.services if s.alive()], report, "service")
+    keeper_alive = state.keeper is not None and state.keeper.alive()
+    strays = _strays(state, keeper_alive)
+    _end(strays, report, "process")
+    if state.keeper is not None and keeper_alive:
+        _end([state.keeper], report, "keeper")
+    for path in state.netns.values():
+        if state.mode == "root" and nsops.remove_netns(path):
+            report.append(f"namespace {os.path.basename(path)}")
+    for folder in state.etc_dirs.values():
+        _remove_dir(Path(folder))
+    for proc in children or []:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    ldir.remove()
+    return report
+
+
+def _strays(state: LabState, keeper_alive: bool) -> list[ProcRecord]:
+    """Processes in the lab that nobody recorded (an `exec`, a capture, a shell)."""
+    me = os.getpid()
+    if state.mode == "root":
+        wanted = set()
+        for path in state.netns.values():
+            try:
+                wanted.add(f"net:[{nsops.ns_inode(path)}]")
+            except OSError:
+                continue
+        link = "net"
+    else:
+        # Only while the keeper lives is its user namespace certainly still ours.
+        if not keeper_alive or state.keeper is None:
+            return []
+        wanted = {os.readlink(f"/proc/{state.keeper.pid}/ns/user")}
+        link = "user"
+    found = []
+    keeper_pid = state.keeper.pid if state.keeper else None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in (me, keeper_pid):
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/{link}") not in wanted:
+                continue
+        except OSError:
+            continue
+        start = proc_start_time(int(entry))
+        if start is not None:
+            found.append(ProcRecord("stray", None, int(entry), start))
+    return found
+
+
+def _end(procs: list[ProcRecord], report: list[str], what: str) -> None:
+    """SIGTERM, up to 2 s of grace, then SIGKILL: each process by PID, checked by start time."""
+    for sig, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+        live = [p for p in procs if p.alive()]
+        for proc in live:
+            try:
+                os.kill(proc.pid, sig)
+            except ProcessLookupError:
+                continue
+        deadline = time.monotonic() + grace
+        while live and time.monotonic() < deadline:
+            time.sleep(0.005)
+            live = [p for p in live if p.alive()]
+        if not live:
+            break
+    for proc in procs:
+        label = f"{proc.role} on {proc.host}" if proc.host else proc.role
+        report.append(f"{what} {label} (pid {proc.pid})")
+    still = [p for p in procs if proc_alive(p.pid, p.start)]
+    if still:
+        raise LabError(f"cannot end process(es) {', '.join(str(p.pid) for p in still)}")
+
+
+def _remove_dir(folder: Path) -> None:
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        entry.unlink()
+    folder.rmdir()

@@ -1,0 +1,116 @@
+"""What a lab is right now (read back from the kernel), and changing a link's shaping."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from wirelab.lab import lifecycle
+from wirelab.lab.plan import Interface, Plan
+from wirelab.lab.shaping import Shaping
+from wirelab.lab.state import SWITCH, LabDir, LabState
+
+if TYPE_CHECKING:
+    from wirelab.lab.lab import Lab
+
+
+def _shape_all(targets: list[tuple[str, str]], shaping: Shaping) -> None:
+    from wirelab.lab import driver
+
+    for netns, ifname in targets:
+        driver.shape(netns, ifname, shaping)
+
+
+def apply_shaping(lab: Lab, ends: list[Interface], shaping: Shaping) -> None:
+    """Shape (or clear) the egress of each interface in ``ends`` and record it."""
+    ldir = LabDir(lab.name)
+    with ldir.locked():
+        state = lab.refresh()
+        targets = [(state.netns[i.host], i.name) for i in ends]
+        lifecycle.privileged(state, _shape_all, targets, shaping)
+        for iface in ends:
+            key = f"{iface.host}:{iface.name}"
+            if shaping.empty:
+                state.shaping.pop(key, None)
+            else:
+                state.shaping[key] = shaping.to_dict()
+        ldir.save(state)
+
+
+def _read_all(paths: dict[str, str]) -> dict[str, dict[str, Any]]:
+    from wirelab.lab import driver
+
+    return {host: {"interfaces": driver.read_host(path), "routes": driver.read_routes(path)}
+            for host, path in paths.items()}
+
+
+def lab_status(state: LabState, plan: Plan, live: bool = True) -> dict[str, Any]:
+    """The lab as data (the ``status --json`` document)."""
+    kernel: dict[str, dict[str, Any]] = {}
+    if live:
+        paths = {h: p for h, p in state.netns.items() if h != SWITCH}
+        kernel = lifecycle.privileged(state, _read_all, paths)
+    hosts: dict[str, Any] = {}
+    for host in plan.hosts:
+        live_ifaces = {i["name"]: i for i in kernel.get(host, {}).get("interfaces", [])}
+        ifaces = []
+        for iface in plan.interfaces[host]:
+            key = f"{host}:{iface.name}"
+            shaping = Shaping.from_dict(state.shaping[key]) if key in state.shaping \
+                else iface.shaping
+            entry: dict[str, Any] = {
+                "name": iface.name, "address": str(iface.address),
+                "to": iface.segment or f"{iface.peer[0]}:{iface.peer[1]}" if iface.peer
+                else iface.segment,
+                "shaping": shaping.describe(),
+            }
+            if iface.name in live_ifaces:
+                seen = live_ifaces[iface.name]
+                entry.update(mac=seen["mac"], state=seen["state"], qdisc=seen["qdisc"],
+                             kernel_addresses=seen["addresses"])
+            ifaces.append(entry)
+        hosts[host] = {
+            "interfaces": ifaces,
+            "routes": kernel.get(host, {}).get("routes",
+                                               [f"{r.dst} via {r.via} dev {r.dev}"
+                                                for r in plan.routes[host]]),
+            "forwarding": plan.forwarding[host],
+            "netns": state.netns[host],
+            "services": [{"service": s.role, "ports": s.ports, "pid": s.pid,
+                          "alive": s.alive()} for s in state.services if s.host == host],
+        }
+    return {
+        "name": state.name, "mode": state.mode, "status": state.status,
+        "topology": plan.topology.name, "created": time.strftime(
+            "%Y-%m-%dT%H:%M:%S", time.localtime(state.created)),
+        "keeper_pid": state.keeper.pid if state.keeper else None,
+        "dns_server": str(plan.address(plan.dns_host())) if plan.dns_host()
+        and state.services_enabled else None,
+        "segments": {seg: str(plan.subnets[seg]) for seg in plan.topology.segments},
+        "hosts": hosts,
+    }
+
+
+def format_status(doc: dict[str, Any]) -> str:
+    """The status document as text for a terminal."""
+    lines = [f"lab {doc['name']} ({doc['mode']}, {doc['status']}, topology {doc['topology']}, "
+             f"since {doc['created']})"]
+    if doc["dns_server"]:
+        lines.append(f"  dns server {doc['dns_server']}")
+    for seg, subnet in doc["segments"].items():
+        lines.append(f"  segment {seg} {subnet}")
+    for host, info in doc["hosts"].items():
+        flags = " [forwards]" if info["forwarding"] else ""
+        lines.append(f"  {host}{flags}")
+        for iface in info["interfaces"]:
+            state = iface.get("state", "?")
+            shaped = "" if iface["shaping"] == "none" else f"  shaped: {iface['shaping']}"
+            lines.append(f"    {iface['name']:<5} {iface['address']:<18} -> {iface['to']:<12} "
+                         f"{state}{shaped}")
+        for route in info["routes"]:
+            lines.append(f"    route {route}")
+        for svc in info["services"]:
+            alive = "up" if svc["alive"] else "DEAD"
+            ports = ",".join(map(str, svc["ports"]))
+            lines.append(f"    service {svc['service']} ports {ports} pid {svc['pid']} {alive}")
+    return "\n".join(lines)
