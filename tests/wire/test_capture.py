@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wirelab.errors import CaptureFormatError
 from wirelab.wire.capture import capture_format, open_capture
@@ -100,3 +102,84 @@ def test_owned_file_is_closed_after_iteration(tmp_path: pathlib.Path) -> None:
     stream = io.BytesIO(path.read_bytes())
     list(open_capture(stream))
     assert not stream.closed  # a stream the caller gave stays the caller's
+
+
+# --- properties: writer -> reader round trip, fuzzed files --------------------------------------
+
+packets = st.lists(st.tuples(st.binary(max_size=300), st.integers(0, 2**32 - 1),
+                             st.integers(0, 999_999_999), st.integers(0, 2**32 - 1)),
+                   max_size=8)
+
+
+@settings(max_examples=150)
+@given(packets, st.sampled_from(["little", "big"]), st.booleans(), st.integers(1, 400))
+def test_pcap_round_trip(items: list[tuple[bytes, int, int, int]], order: str, nano: bool,
+                         snaplen: int) -> None:
+    out = io.BytesIO()
+    with PcapWriter(out, snaplen=snaplen, nanosecond=nano, byteorder=order) as writer:
+        for data, sec, ns, orig in items:
+            writer.write(data, (sec, ns), orig)
+    got = [(p.data, p.ts_sec, p.ts_frac_ns, p.orig_len) for p in open_capture(
+        io.BytesIO(out.getvalue()))]
+    assert got == [(d[:snaplen], s, ns if nano else ns // 1000 * 1000, o)
+                   for d, s, ns, o in items]
+
+
+@settings(max_examples=150)
+@given(packets, st.sampled_from(["little", "big"]),
+       st.sampled_from([6, 9, 0, 0x80 | 10, 0x80 | 32]), st.integers(0, 400))
+def test_pcapng_round_trip(items: list[tuple[bytes, int, int, int]], order: str, tsresol: int,
+                           snaplen: int) -> None:
+    out = io.BytesIO()
+    with PcapngWriter(out, byteorder=order) as writer:
+        writer.add_interface(linktype=1, snaplen=snaplen, tsresol=tsresol)
+        writer.add_interface(linktype=101, snaplen=0)
+        for i, (data, sec, ns, orig) in enumerate(items):
+            writer.write(data, (sec, ns), i % 2, orig)
+    reader = open_capture(io.BytesIO(out.getvalue()))
+    got = list(reader)
+    assert [p.data for p in got] == [d[:snaplen] if i % 2 == 0 and snaplen else d
+                                     for i, (d, *_) in enumerate(items)]
+    assert [(p.ts_sec, p.orig_len, p.interface_id) for p in got] == [
+        (s, o, i % 2) for i, (_, s, _, o) in enumerate(items)]
+    # Interface 1 has microseconds; interface 0 its own unit, truncated towards zero.
+    assert all(0 <= p.ts_frac_ns <= ns for p, (_, _, ns, _) in zip(got, items, strict=True))
+
+
+def _read_all(data: bytes) -> None:
+    try:
+        reader = open_capture(io.BytesIO(data))
+        for _ in reader:
+            pass
+    except CaptureFormatError as exc:
+        assert "\n" not in str(exc) and "byte " in str(exc)
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=200))
+def test_random_bytes_raise_only_capture_format_errors(data: bytes) -> None:
+    _read_all(data)
+
+
+@settings(max_examples=300)
+@given(st.sampled_from([b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a"]),
+       st.binary(max_size=200))
+def test_random_bytes_after_a_magic(magic: bytes, tail: bytes) -> None:
+    _read_all(magic + tail)
+
+
+_SAMPLES = {name: (DATA / name).read_bytes()[:1500] for name in ["lo-usec.pcap",
+                                                                    "lo-any-2if.pcapng"]}
+
+
+@settings(max_examples=800)
+@given(st.sampled_from(sorted(_SAMPLES)),
+       st.lists(st.tuples(st.integers(0, 1499), st.integers(0, 255)), min_size=1, max_size=6),
+       st.integers(0, 40))
+def test_mutated_files_raise_only_capture_format_errors(name: str,
+                                                        edits: list[tuple[int, int]],
+                                                        cut: int) -> None:
+    data = bytearray(_SAMPLES[name])
+    for position, value in edits:
+        data[position % len(data)] = value
+    _read_all(bytes(data[:len(data) - cut]))
