@@ -275,7 +275,8 @@ def open_client(host: str, port: int) -> socket.socket:
         sock.connect(sockaddr)
     except OSError as exc:
         sock.close()
-        raise NetworkError(f"cannot send to {format_endpoint(host, port)}: {exc.strerror}") from None
+        where = format_endpoint(host, port)
+        raise NetworkError(f"cannot send to {where}: {exc.strerror}") from None
     return sock
 
 
