@@ -48,7 +48,7 @@ def handshake(host: str, port: int, sport: int | None, get_path: str | None, clo
                    "segment with a RST now that the guard is gone (use --close to end it)")
     if outcome.status is not None:
         click.echo()
-        click.echo(f"HTTP {outcome.status} {outcome.reason}")
+        click.echo(f"HTTP {outcome.status} {outcome.reason}".rstrip())
         for name, value in outcome.headers:
             click.echo(f"{name}: {value}")
         click.echo()

@@ -69,12 +69,28 @@ def recv(timeout: float, count: int, iface: str | None, as_json: bool) -> None:
         if not as_json:
             click.echo("\n".join(item.lines()))  # type: ignore[attr-defined]
 
-    if not as_json:
-        click.echo(f"listening on UDP port 12345 for {timeout:g} s ...")
-    seen = receive_custom(timeout, count, iface, show)
+    def ready() -> None:
+        click.echo(f"listening on UDP port 12345 ({iface or 'all interfaces'}) for "
+                   f"{timeout:g} s", err=True)
+
+    seen = receive_custom(timeout, count, iface, show, ready)
     if as_json:
         click.echo(json.dumps([item.to_dict() for item in seen], indent=2))
     elif not seen:
         click.echo("no custom packet arrived")
     if not seen:
         raise SystemExit(ExitCode.FAILED)
+
+
+@proto.command(
+    "demo",
+    epilog="Example: wirelab proto demo            (builds and removes a temporary lab)\n\n"
+    "Example: wirelab proto demo --lab mylab  (uses a lab that is already up)",
+)
+@click.option("--lab", "lab_name", default=None,
+              help="Use this running lab instead of building a temporary one.")
+def demo(lab_name: str | None) -> None:
+    """Receiver on 'server', sender on 'client': a right and a wrong length field."""
+    from wirelab.craft.proto_demo import run_demo
+
+    run_demo(lab_name, click.echo)

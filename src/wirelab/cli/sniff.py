@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import click
@@ -68,15 +69,22 @@ def sniff(iface: str | None, bpf: str | None, timeout: float, count: int, write:
         from wirelab.craft.sniff_fast import run_fast as run
     else:
         from wirelab.craft.sniff_scapy import run_scapy as run
+    def ready() -> None:
+        # Like tcpdump's "listening on": said once the socket and its filter are in place,
+        # on stderr so that --json output stays clean.
+        where = f", filter {bpf!r}" if bpf else ""
+        click.echo(f"listening on {options.interface_label} ({engine} engine){where}, "
+                   f"for {timeout:g} s", err=True)
+
     try:
         if as_json:
-            run(options, tally)
+            run(options, tally, ready)
         else:
-            _run_live(run, options, tally, RateMeter(tally))
+            _run_live(run, options, tally, RateMeter(tally), ready)
     except KeyboardInterrupt:
         pass  # Ctrl-C ends the capture; the counts so far are the answer
     finally:
-        tally.ended = tally.ended or __import__("time").monotonic()
+        tally.ended = tally.ended or time.monotonic()
     if as_json:
         click.echo(json.dumps(tally.to_dict(), indent=2))
     else:
@@ -85,14 +93,14 @@ def sniff(iface: str | None, bpf: str | None, timeout: float, count: int, write:
         Console().print(_table(tally, [], final=True))
 
 
-def _run_live(run: Any, options: Any, tally: Any, meter: Any) -> None:
+def _run_live(run: Any, options: Any, tally: Any, meter: Any, ready: Any) -> None:
     from rich.console import Console
     from rich.live import Live
 
     console = Console()
     if not console.is_terminal:
-        run(options, tally)  # no terminal to redraw in: only the final table
+        run(options, tally, ready)  # no terminal to redraw in: only the final table
         return
     with Live(get_renderable=lambda: _table(tally, meter.update(), final=False),
               console=console, refresh_per_second=4, transient=True):
-        run(options, tally)
+        run(options, tally, None)

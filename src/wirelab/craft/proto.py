@@ -92,8 +92,12 @@ def _interfaces(iface: str | None) -> list[str]:
 
 
 def receive_custom(timeout: float, count: int, iface: str | None,
-                   emit: Callable[[Received], None]) -> list[Received]:
-    """Sniff for custom datagrams until ``count`` arrived (0: no limit) or ``timeout``."""
+                   emit: Callable[[Received], None],
+                   on_ready: Callable[[], None] | None = None) -> list[Received]:
+    """Sniff for custom datagrams until ``count`` arrived (0: no limit) or ``timeout``.
+
+    ``on_ready`` is called once Scapy's sockets and their filters are in place.
+    """
     require_raw_socket("proto recv")
     scapy_conf()
     from scapy.layers.inet import IP, UDP
@@ -119,7 +123,8 @@ def receive_custom(timeout: float, count: int, iface: str | None,
     sink = _bind_sink()
     try:
         sniff(iface=_interfaces(iface), filter=f"udp port {CUSTOM_PORT} and inbound",
-              prn=on_packet, store=False, timeout=timeout, count=count)
+              prn=on_packet, store=False, timeout=timeout, count=count,
+              started_callback=on_ready)
     finally:
         if sink is not None:
             sink.close()

@@ -172,12 +172,12 @@ class RingCapture:
         self.close()
 
 
-def run_fast(options: SniffOptions, tally: Tally, tick: Callable[[], None] | None = None,
-             slice_s: float = 0.25) -> Tally:
+def run_fast(options: SniffOptions, tally: Tally,
+             on_ready: Callable[[], None] | None = None, slice_s: float = 0.25) -> Tally:
     """Count frames from the ring until the timeout, the count, or Ctrl-C.
 
-    ``tick`` is called between slices of ``slice_s`` seconds (the live table refreshes
-    there, outside the hot loop).
+    ``on_ready`` is called once the ring and its filter are in place.  The loop returns to
+    Python every ``slice_s`` seconds to check the clock even when no frame arrives.
     """
     require_raw_socket("sniff")
     program = compile_filter(options.bpf) if options.bpf else None
@@ -195,12 +195,12 @@ def run_fast(options: SniffOptions, tally: Tally, tick: Callable[[], None] | Non
             write(frame, (sec, nsec), length)
 
     capture = RingCapture(options.interface, program)
+    if on_ready is not None:
+        on_ready()
     try:
         deadline = time.monotonic() + options.timeout
         while (remaining := deadline - time.monotonic()) > 0:
             more = capture.pump(handler, min(slice_s, remaining), options.count)
-            if tick is not None:
-                tick()
             if not more:
                 break
     finally:

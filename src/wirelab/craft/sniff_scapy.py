@@ -20,6 +20,12 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+# Importing the HTTP layer is what binds it to TCP ports 80 and 8080 for dissection (the
+# curriculum's "requires scapy_http" is out of date: Scapy ships it).  This module is only
+# imported when the Scapy engine is chosen, so the cost is paid only then.
+import scapy.layers.http  # noqa: F401
+import scapy.layers.inet6  # noqa: F401
+
 from wirelab.craft.privilege import require_raw_socket
 from wirelab.craft.scapy_env import scapy_conf
 from wirelab.craft.sniff import SniffOptions, Tally
@@ -94,12 +100,10 @@ def _open_sockets(conf: Any, options: SniffOptions) -> dict[Any, str]:
 
 
 def run_scapy(options: SniffOptions, tally: Tally,
-              on_packet: Callable[[], None] | None = None) -> Tally:
+              on_ready: Callable[[], None] | None = None) -> Tally:
     """Count with Scapy's ``sniff`` until the timeout, the count, or Ctrl-C."""
     require_raw_socket("sniff")
     conf = scapy_conf()
-    import scapy.layers.http  # noqa: F401  (binds HTTPRequest/HTTPResponse to ports 80, 8080)
-    import scapy.layers.inet6  # noqa: F401
     from scapy.sendrecv import sniff
 
     writer = PcapWriter(options.write, nanosecond=True) if options.write else None
@@ -110,13 +114,11 @@ def run_scapy(options: SniffOptions, tally: Tally,
         if writer is not None:
             data = packet.original if packet.original is not None else bytes(packet)
             writer.write(data, float(packet.time))
-        if on_packet is not None:
-            on_packet()
 
     sockets = _open_sockets(conf, options)
     try:
         sniff(opened_socket=sockets, prn=process_packet, store=False,
-              timeout=options.timeout, count=options.count)
+              timeout=options.timeout, count=options.count, started_callback=on_ready)
     finally:
         packets = drops = 0
         for sock in sockets:
