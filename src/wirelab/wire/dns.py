@@ -19,6 +19,7 @@ keeps them in ``DNSMessage.trailing`` for studying broken senders; they are re-s
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
 import struct
@@ -109,10 +110,12 @@ def _known(enum: type[IntEnum], value: int) -> int:
 # --- names -----------------------------------------------------------------------------------
 
 _PLAIN = frozenset(range(0x21, 0x7F)) - {ord("."), ord("\\")}
+_NEEDS_ESCAPE = re.compile(rb"[^\x21-\x2d\x2f-\x5b\x5d-\x7e]")  # not in _PLAIN
 
 
 def _label_text(label: bytes) -> str:
-    if all(b in _PLAIN for b in label):
+    """Master-file text of one label: ``\\.``, ``\\\\`` and ``\\DDD`` where needed."""
+    if not _NEEDS_ESCAPE.search(label):
         return label.decode("ascii")
     return "".join(chr(b) if b in _PLAIN else ("\\" + chr(b) if b in b".\\" else f"\\{b:03d}")
                    for b in label)
