@@ -38,6 +38,7 @@ _OPS: dict[int, int] = {int(o): o for o in ARPOp}
 _HWTYPES: dict[int, int] = {int(h): h for h in HardwareType}
 _HDR = layout_struct((("hwtype", "H"), ("ptype", "H"), ("hwlen", "B"), ("plen", "B"),
                       ("op", "H")))
+_ETH_IP4 = struct.Struct("!6s4s6s4s").unpack_from  # the addresses of Ethernet/IPv4 ARP
 _new = object.__new__
 
 
@@ -161,11 +162,14 @@ class ARP(Header):
         size = 2 * (hwlen + plen)
         if end - pos < size:
             raise truncated("ARP", "sha", pos, size, end - pos)
-        raw = bytes(buf[pos:pos + size])
-        self._sha = raw[:hwlen]
-        self._spa = raw[hwlen:hwlen + plen]
-        self._tha = raw[hwlen + plen:2 * hwlen + plen]
-        self._tpa = raw[2 * hwlen + plen:]
+        if hwlen == 6 and plen == 4:  # Ethernet/IPv4: one unpack
+            self._sha, self._spa, self._tha, self._tpa = _ETH_IP4(buf, pos)
+        else:
+            raw = bytes(buf[pos:pos + size])
+            self._sha = raw[:hwlen]
+            self._spa = raw[hwlen:hwlen + plen]
+            self._tha = raw[hwlen + plen:2 * hwlen + plen]
+            self._tpa = raw[2 * hwlen + plen:]
         self.hwtype = _HWTYPES.get(hwtype, hwtype)
         self.ptype = ETHER_TYPES.get(ptype, ptype)
         self.hwlen = hwlen

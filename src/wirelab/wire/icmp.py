@@ -145,7 +145,7 @@ class ICMPBase(Header):
                               f"type={self.type}, code={self.code}, checksum={checksum}") from exc
 
     @classmethod
-    def decode(cls, buf: Buf, offset: int = 0, end: int | None = None, *,
+    def decode(cls, buf: Buf, offset: int = 0, end: int | None = None,
                partial: bool = False) -> Self:
         """Decode the 8-byte header; the rest of the buffer (up to ``end``) is the body."""
         if end is None:

@@ -55,7 +55,7 @@ class LinkType(IntEnum):
 H = TypeVar("H")
 Layer = Any  # a Header subclass or a DNSMessage
 _Stage = Callable[[Buf, int, int, list[Layer]], None]
-_TransportStage = Callable[[Buf, int, int, list[Layer], bool], None]
+_TransportDecoder = Callable[[Buf, int, int, bool], "UDP | TCP | ICMP | ICMPv6"]
 
 
 class Packet:
@@ -102,9 +102,12 @@ class Packet:
 
 
 # --- the stages, innermost first ---------------------------------------------------------
+# Each stage decodes one layer at an absolute offset, appends it and hands the payload's
+# bounds to the next stage, chosen by a dict lookup.  The stages are built by a factory so that
+# decode_frame(app=False) gets the same chain with no application table above UDP; closures
+# read their tables as fast as globals.
 
-_udp_decode = UDP.decode
-_tcp_decode = TCP.decode
+_AppStage = Callable[[Buf, UDP, list[Layer]], None]
 
 
 def _dns(buf: Buf, udp: UDP, layers: list[Layer]) -> None:
@@ -117,151 +120,109 @@ def _custom(buf: Buf, udp: UDP, layers: list[Layer]) -> None:
     layers.append(Custom.decode(buf, udp._pstart, udp._pend))
 
 
-_UDP_APPS: dict[int, Callable[[Buf, UDP, list[Layer]], None]] = {
-    DNS_PORT: _dns,
-    CUSTOM_PORT: _custom,
-}
+UDP_APPS: dict[int, _AppStage] = {DNS_PORT: _dns, CUSTOM_PORT: _custom}
+"""UDP port -> application decoder (the destination port is looked up first)."""
 
 
-def _udp(buf: Buf, off: int, end: int, layers: list[Layer], partial: bool) -> None:
-    udp = _udp_decode(buf, off, end, partial=partial)
-    layers.append(udp)
-    if udp.partial:
-        return
-    app = _UDP_APPS.get(udp.dport)
-    if app is None:
-        app = _UDP_APPS.get(udp.sport)
-        # From port 12345 the custom header is taken only when its length field agrees with
-        # the payload: the curriculum's 1.4 datagram also leaves from source port 12345, and
-        # its text is no custom header (a heuristic, as Wireshark's dissectors use).
-        if app is _custom and not _custom_fits(buf, udp):
-            app = None
-    if app is not None:
-        app(buf, udp, layers)
+def _make_stages(udp_apps: dict[int, _AppStage]) -> dict[int, _Stage]:
+    """The decoding chain for each link type, with ``udp_apps`` above UDP."""
+    ip4_decode, ip6_decode = IPv4.decode, IPv6.decode
+    eth_decode = Ethernet.decode
+
+    # IP protocol -> the transport decoder, called as decode(buf, offset, end, partial)
+    by_proto4: dict[int, _TransportDecoder] = {IPProto.TCP: TCP.decode, IPProto.UDP: UDP.decode,
+                                               IPProto.ICMP: ICMP.decode}
+    by_proto6: dict[int, _TransportDecoder] = {IPProto.TCP: TCP.decode, IPProto.UDP: UDP.decode,
+                                               IPProto.ICMPV6: ICMPv6.decode}
+
+    def transport(buf: Buf, decoder: _TransportDecoder, off: int, end: int,
+                  layers: list[Layer], partial: bool) -> None:
+        seg = decoder(buf, off, end, partial)
+        layers.append(seg)
+        if udp_apps and type(seg) is UDP and not seg.partial:
+            app = udp_apps.get(seg.dport) or udp_apps.get(seg.sport)
+            if app is not None:
+                app(buf, seg, layers)
+
+    def ipv4(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
+        ip = ip4_decode(buf, off, end)
+        layers.append(ip)
+        if ip.frag_offset:
+            return  # a non-first fragment: no transport header here
+        decoder = by_proto4.get(ip.proto)
+        if decoder is not None:
+            transport(buf, decoder, ip._pstart, ip._pend, layers, bool(ip.flags & FLAG_MF))
+
+    def ipv6(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
+        ip = ip6_decode(buf, off, end)
+        layers.append(ip)
+        partial = False
+        exts = ip.ext_headers
+        if exts:
+            for ext in exts:
+                if isinstance(ext, FragmentHeader):
+                    if ext.frag_offset:
+                        return  # a non-first fragment
+                    partial = bool(ext.m)
+            proto = exts[-1].next_header
+        else:
+            proto = ip.next_header
+        decoder = by_proto6.get(proto)
+        if decoder is not None:
+            transport(buf, decoder, ip._pstart, ip._pend, layers, partial)
+
+    def arp(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
+        layers.append(ARP.decode(buf, off, end))
+
+    by_ethertype: dict[int, _Stage] = {EtherType.IPV4: ipv4, EtherType.IPV6: ipv6,
+                                       EtherType.ARP: arp}
+
+    def ethernet(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
+        eth = eth_decode(buf, off, end)
+        layers.append(eth)
+        nxt = by_ethertype.get(eth.vlan[-1].type if eth.vlan else eth.type)
+        if nxt is not None:
+            nxt(buf, eth._pstart, end, layers)
+
+    def sll(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
+        link = LinuxSLL.decode(buf, off, end)
+        layers.append(link)
+        nxt = by_ethertype.get(link.protocol)
+        if nxt is not None:
+            nxt(buf, link._pstart, end, layers)
+
+    def raw_ip(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
+        """LINKTYPE_RAW: an IPv4 or IPv6 packet, told apart by its version nibble."""
+        if end - off < 1:
+            raise truncated("IP", "version", off, 1, end - off)
+        version = buf[off] >> 4
+        if version == 4:
+            ipv4(buf, off, end, layers)
+        elif version == 6:
+            ipv6(buf, off, end, layers)
+        else:
+            raise BadFieldError("IP", "version", off, f"{version} is neither 4 nor 6")
+
+    return {LinkType.ETHERNET: ethernet, LinkType.LINUX_SLL: sll, LinkType.RAW: raw_ip,
+            LinkType.IPV4: ipv4, LinkType.IPV6: ipv6}
 
 
-def _custom_fits(buf: Buf, udp: UDP) -> bool:
-    start, end = udp._pstart, udp._pend
-    return end - start >= 4 and int.from_bytes(buf[start + 2:start + 4], "big") == end - start - 4
-
-
-def _tcp(buf: Buf, off: int, end: int, layers: list[Layer], partial: bool) -> None:
-    layers.append(_tcp_decode(buf, off, end, partial=partial))
-
-
-def _icmp(buf: Buf, off: int, end: int, layers: list[Layer], partial: bool) -> None:
-    layers.append(ICMP.decode(buf, off, end, partial=partial))
-
-
-def _icmpv6(buf: Buf, off: int, end: int, layers: list[Layer], partial: bool) -> None:
-    layers.append(ICMPv6.decode(buf, off, end, partial=partial))
-
-
-_BY_PROTO4: dict[int, _TransportStage] = {
-    IPProto.TCP: _tcp,
-    IPProto.UDP: _udp,
-    IPProto.ICMP: _icmp,
-}
-_BY_PROTO6: dict[int, _TransportStage] = {
-    IPProto.TCP: _tcp,
-    IPProto.UDP: _udp,
-    IPProto.ICMPV6: _icmpv6,
-}
-
-_ip4_decode = IPv4.decode
-_ip6_decode = IPv6.decode
-
-
-def _ipv4(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
-    ip = _ip4_decode(buf, off, end)
-    layers.append(ip)
-    if ip.frag_offset:
-        return  # a non-first fragment: no transport header here
-    nxt = _BY_PROTO4.get(ip.proto)
-    if nxt is not None:
-        nxt(buf, ip._pstart, ip._pend, layers, bool(ip.flags & FLAG_MF))
-
-
-def _ipv6(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
-    ip = _ip6_decode(buf, off, end)
-    layers.append(ip)
-    partial = False
-    exts = ip.ext_headers
-    if exts:
-        for ext in exts:
-            if isinstance(ext, FragmentHeader):
-                if ext.frag_offset:
-                    return
-                partial = bool(ext.m)
-        proto = exts[-1].next_header
-    else:
-        proto = ip.next_header
-    nxt = _BY_PROTO6.get(proto)
-    if nxt is not None:
-        nxt(buf, ip._pstart, ip._pend, layers, partial)
-
-
-def _arp(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
-    layers.append(ARP.decode(buf, off, end))
-
-
-_BY_ETHERTYPE: dict[int, _Stage] = {
-    EtherType.IPV4: _ipv4,
-    EtherType.IPV6: _ipv6,
-    EtherType.ARP: _arp,
-}
-
-_eth_decode = Ethernet.decode
-
-
-def _ethernet(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
-    eth = _eth_decode(buf, off, end)
-    layers.append(eth)
-    nxt = _BY_ETHERTYPE.get(eth.vlan[-1].type if eth.vlan else eth.type)
-    if nxt is not None:
-        nxt(buf, eth._pstart, end, layers)
-
-
-def _sll(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
-    sll = LinuxSLL.decode(buf, off, end)
-    layers.append(sll)
-    nxt = _BY_ETHERTYPE.get(sll.protocol)
-    if nxt is not None:
-        nxt(buf, sll._pstart, end, layers)
-
-
-def _raw_ip(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
-    """LINKTYPE_RAW: an IPv4 or IPv6 packet, told apart by its version nibble."""
-    if end - off < 1:
-        raise truncated("IP", "version", off, 1, end - off)
-    version = buf[off] >> 4
-    if version == 4:
-        _ipv4(buf, off, end, layers)
-    elif version == 6:
-        _ipv6(buf, off, end, layers)
-    else:
-        raise BadFieldError("IP", "version", off, f"{version} is neither 4 nor 6")
-
-
-_BY_LINKTYPE: dict[int, _Stage] = {
-    LinkType.ETHERNET: _ethernet,
-    LinkType.LINUX_SLL: _sll,
-    LinkType.RAW: _raw_ip,
-    LinkType.IPV4: _ipv4,
-    LinkType.IPV6: _ipv6,
-}
+_STAGES = _make_stages(UDP_APPS)
+_STAGES_NO_APP = _make_stages({})
 _RAW_LINKTYPES = frozenset({LinkType.RAW, LinkType.IPV4, LinkType.IPV6})
 
 
-def decode_frame(data: Buf, linktype: int = LinkType.ETHERNET, strict: bool = False) -> Packet:
+def decode_frame(data: Buf, linktype: int = LinkType.ETHERNET, strict: bool = False, *,
+                 app: bool = True) -> Packet:
     """Decode every layer of one captured frame.
 
     Never raises for malformed bytes unless ``strict``: the error is kept in ``Packet.error``
     with the layers decoded before it.  With a raw-IP link type there is no link padding, so
     bytes after the IP datagram are a :class:`TrailingDataError` (all layers are still kept).
+    ``app=False`` stops at the transport layer (no DNS, no custom header).
     """
     layers: list[Layer] = []
-    stage = _BY_LINKTYPE.get(linktype)
+    stage = (_STAGES if app else _STAGES_NO_APP).get(linktype)
     try:
         if stage is None:
             raise BadFieldError("frame", "linktype", None, f"link type {linktype} is not decoded")

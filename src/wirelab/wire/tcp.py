@@ -67,7 +67,7 @@ class TCPOptionKind(IntEnum):
 # --- options -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EOL:
     """End of option list; ``padding`` holds the bytes after it (zeros, per RFC 9293)."""
 
@@ -78,7 +78,7 @@ class EOL:
         return b"\x00" + self.padding
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NOP:
     """No-operation, used to align the next option."""
 
@@ -88,7 +88,7 @@ class NOP:
         return b"\x01"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MSS:
     """Maximum segment size the sender can receive (only in SYNs)."""
 
@@ -99,7 +99,7 @@ class MSS:
         return _pack_opt("!BBH", self.kind, 4, self.value)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WindowScale:
     """Window scale shift count (RFC 7323 section 2.2)."""
 
@@ -110,7 +110,7 @@ class WindowScale:
         return _pack_opt("!BBB", self.kind, 3, self.shift)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SACKPermitted:
     """SACK may be used on this connection (RFC 2018 section 2)."""
 
@@ -120,7 +120,7 @@ class SACKPermitted:
         return b"\x04\x02"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SACK:
     """Selective acknowledgment: (left edge, right edge) blocks (RFC 2018 section 3)."""
 
@@ -132,7 +132,7 @@ class SACK:
         return _pack_opt(f"!BB{len(edges)}I", self.kind, 2 + 4 * len(edges), *edges)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Timestamps:
     """TSval and TSecr (RFC 7323 section 3.2)."""
 
@@ -144,7 +144,7 @@ class Timestamps:
         return _pack_opt("!BBII", self.kind, 10, self.tsval, self.tsecr)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UnknownOption:
     """An option wirelab does not interpret: its kind and the bytes after the length octet.
 
@@ -209,33 +209,42 @@ def check_options(opts: bytes, base: int) -> None:
 def parse_options(opts: bytes, base: int = 0) -> list[TCPOption]:
     """The option objects of an options area (checked first; see :func:`check_options`)."""
     check_options(opts, base)
+    return _parse_checked(opts)
+
+
+_U16 = struct.Struct("!H").unpack_from
+_U32X2 = struct.Struct("!II").unpack_from
+
+
+def _parse_checked(opts: bytes) -> list[TCPOption]:
+    """Options to objects; ``opts`` has passed :func:`check_options`."""
     out: list[TCPOption] = []
+    append = out.append
     i = 0
     n = len(opts)
     while i < n:
         kind = opts[i]
-        if kind == 0:
-            out.append(EOL(opts[i + 1:]))
-            break
         if kind == 1:
-            out.append(NOP())
+            append(NOP())
             i += 1
             continue
+        if kind == 0:
+            append(EOL(opts[i + 1:]))
+            break
         length = opts[i + 1]
-        body = opts[i + 2:i + length]
-        if kind == 2:
-            out.append(MSS(int.from_bytes(body, "big")))
+        if kind == 8:
+            append(Timestamps(*_U32X2(opts, i + 2)))
+        elif kind == 2:
+            append(MSS(_U16(opts, i + 2)[0]))
         elif kind == 3:
-            out.append(WindowScale(body[0]))
+            append(WindowScale(opts[i + 2]))
         elif kind == 4:
-            out.append(SACKPermitted())
+            append(SACKPermitted())
         elif kind == 5:
-            edges = struct.unpack(f"!{len(body) // 4}I", body)
-            out.append(SACK(tuple(zip(edges[::2], edges[1::2], strict=True))))
-        elif kind == 8:
-            out.append(Timestamps(*struct.unpack("!II", body)))
+            edges = struct.unpack_from(f"!{(length - 2) // 4}I", opts, i + 2)
+            append(SACK(tuple(zip(edges[::2], edges[1::2], strict=True))))
         else:
-            out.append(UnknownOption(kind, body, length))
+            append(UnknownOption(kind, opts[i + 2:i + length], length))
         i += length
     return out
 
@@ -249,6 +258,7 @@ _unpack = _HDR.unpack_from
 _pack = _HDR.pack
 _new = object.__new__
 _TCP = int(IPProto.TCP)
+_NOP_NOP_TS = b"\x01\x01\x08\x0a"
 
 
 class TCP(Header):
@@ -295,8 +305,8 @@ class TCP(Header):
         """The options as objects, parsed from the header on first access."""
         opts = self._options
         if opts is None:
-            raw = self._opts_raw or b""
-            opts = self._options = parse_options(raw, self._hstart + 20)
+            # checked by decode() already
+            opts = self._options = _parse_checked(self._opts_raw or b"")
         return opts
 
     @options.setter
@@ -381,7 +391,7 @@ class TCP(Header):
         return head + opts + payload
 
     @classmethod
-    def decode(cls, buf: Buf, offset: int = 0, end: int | None = None, *,
+    def decode(cls, buf: Buf, offset: int = 0, end: int | None = None,
                partial: bool = False) -> Self:
         """Decode the header at ``offset``; the payload runs to ``end`` (the IP payload's end).
 
@@ -402,7 +412,8 @@ class TCP(Header):
         self = _new(cls)
         if hl > 20:
             raw = bytes(buf[offset + 20:offset + hl])
-            check_options(raw, offset + 20)
+            if hl != 32 or raw[:4] != _NOP_NOP_TS:  # the usual data-segment layout is valid
+                check_options(raw, offset + 20)
             self._opts_raw = raw
             self._options = None
         else:

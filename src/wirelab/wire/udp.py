@@ -88,7 +88,7 @@ class UDP(Header):
                               f"dport={self.dport}, length={length}, checksum={csum}") from exc
 
     @classmethod
-    def decode(cls, buf: Buf, offset: int = 0, end: int | None = None, *,
+    def decode(cls, buf: Buf, offset: int = 0, end: int | None = None,
                partial: bool = False) -> Self:
         """Decode the header at ``offset``; the payload ends where ``length`` says.
 
