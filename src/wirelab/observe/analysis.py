@@ -14,11 +14,16 @@ acknowledgment and window sent, and when they were seen.  Then, in Wireshark's o
 * **window update**: no data, same seq and ack as before, a new non-zero window;
 * **duplicate ACK**: no data, same seq, ack and window as before;
 * **ACKed unseen segment**: acknowledges bytes the capture never showed;
-* for a segment with data, SYN or FIN: **spurious retransmission** if the other side already
-  acknowledged all of it; otherwise, if it does not advance the sequence number: **fast
-  retransmission** (at the ack of >= 2 duplicate ACKs, within 20 ms of the last of them),
-  else **out-of-order** (within the handshake's RTT -- 3 ms if unknown -- of the segment
-  that set the next expected number, and not simply ending there), else **retransmission**.
+* for a segment with data, SYN or FIN that does not advance the sequence number: **fast
+  retransmission** if it starts at the ack of >= 2 duplicate ACKs, within 20 ms of the last
+  of them; else **out-of-order** if it comes within the handshake's RTT (3 ms if unknown) of
+  the segment that set the next expected number and does not simply end there; else
+  **spurious retransmission** if the other side already acknowledged all of it; else
+  **retransmission**.  (A segment with data that the other side acknowledged is spurious
+  even if it advances the sequence number.)
+
+The order and the details are those of Wireshark 4.0, the tshark the tests cross-check
+against; later versions moved the spurious check first and refined the ACKed-unseen rule.
 
 Relative numbers are Wireshark's too: sequence numbers count from the SYN's (so the SYN is 0
 and the first data byte 1), or from one before the first one seen when the SYN is missing.
@@ -230,14 +235,14 @@ def _analyse(number: int, ts: int, t: TcpInfo, window: int, fwd: _Flow, rev: _Fl
     marks |= _window_marks(seq, ack, seglen, flags, window, fwd, rev)
     dup = (0, 0)
     if marks & Mark.DUPLICATE_ACK:
-        fwd.dupacknum = 1 if fwd.dupacknum == -1 else fwd.dupacknum + 1
+        fwd.dupacknum += 1
         dup = (fwd.dupacknum, fwd.lastnondupack)
     if ack != fwd.lastack:
         fwd.lastnondupack = number
         fwd.dupacknum = 0
     marks |= _acked_unseen(ack, flags, rev)
     if (seglen > 0 or flags & _SYN_FIN) and not marks & Mark.KEEP_ALIVE:
-        marks |= _retransmission_kind(ts, seq, seglen, flags, fwd, rev, first_rtt_ns)
+        marks |= _retransmission_kind(ts, seq, seglen, fwd, rev, first_rtt_ns)
     _advance(number, ts, seq, ack, seglen, flags, window, fwd, marks)
     return marks, dup
 
@@ -269,35 +274,33 @@ def _window_marks(seq: int, ack: int, seglen: int, flags: int, window: int, fwd:
 
 
 def _acked_unseen(ack: int, flags: int, rev: _Flow) -> Mark:
-    """An ACK beyond what the other side was seen to send: its segment is not in the capture."""
-    if not (rev.maxseqtobeacked and gt_seq(ack, rev.maxseqtobeacked) and flags & TCPFlags.ACK):
-        return Mark(0)
-    if rev.maxseqtobeacked > rev.nextseq:  # Wireshark compares these two without wrapping
+    """An ACK beyond what the other side was seen to send: its segment is not in the capture.
+
+    The mark is given once: the other side's "max seq to be acked" then jumps to its next
+    sequence number.
+    """
+    if rev.maxseqtobeacked and gt_seq(ack, rev.maxseqtobeacked) and flags & TCPFlags.ACK:
         rev.maxseqtobeacked = rev.nextseq
         return Mark.ACKED_UNSEEN
-    marks = Mark.ACKED_UNSEEN if rev.dupacknum == 0 else Mark(0)
-    rev.dupacknum = -1
-    return marks
+    return Mark(0)
 
 
-def _retransmission_kind(ts: int, seq: int, seglen: int, flags: int, fwd: _Flow, rev: _Flow,
+def _retransmission_kind(ts: int, seq: int, seglen: int, fwd: _Flow, rev: _Flow,
                          first_rtt_ns: int) -> Mark:
-    """Spurious, fast, out-of-order or plain retransmission of a segment with data/SYN/FIN."""
+    """Fast, out-of-order, spurious or plain retransmission of a segment with data/SYN/FIN."""
     not_advanced = bool(fwd.nextseq) and lt_seq(seq, fwd.nextseq)
     if seglen > 1 and (fwd.nextseq - 1) % MOD == seq:
         not_advanced = False  # new data after a 1-byte zero window probe
-    if seglen > 0 and rev.lastack and le_seq(seq + seglen, rev.lastack):
-        return Mark.SPURIOUS_RETRANSMISSION
-    if not not_advanced:
-        return Mark(0)
-    if (rev.dupacknum >= 2 and rev.lastack == seq
+    if (not_advanced and rev.dupacknum >= 2 and rev.lastack == seq
             and ts - rev.lastack_ns < FAST_RETRANSMISSION_WINDOW_NS):
         return Mark.FAST_RETRANSMISSION
     threshold = first_rtt_ns or DEFAULT_OOO_THRESHOLD_NS
-    ends_at_next = fwd.nextseq == (seq + seglen + (1 if flags & _SYN_FIN else 0)) % MOD
-    if ts - fwd.nextseq_ns < threshold and not ends_at_next:
+    if (not_advanced and ts - fwd.nextseq_ns < threshold
+            and fwd.nextseq != (seq + seglen) % MOD):
         return Mark.OUT_OF_ORDER
-    return Mark.RETRANSMISSION
+    if seglen > 0 and rev.lastack and le_seq(seq + seglen, rev.lastack):
+        return Mark.SPURIOUS_RETRANSMISSION
+    return Mark.RETRANSMISSION if not_advanced else Mark(0)
 
 
 def _advance(number: int, ts: int, seq: int, ack: int, seglen: int, flags: int, window: int,

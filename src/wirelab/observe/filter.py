@@ -56,11 +56,13 @@ def _tokens(text: str) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
     pos = 0
     while pos < len(text):
-        if text[pos:].strip() == "":
+        rest = text[pos:]
+        if rest.strip() == "":
             break
         m = _TOKEN.match(text, pos)
         if m is None:  # only a lone "&" or "|" gets here
-            raise FilterError(f"filter {text!r}: unexpected character at {pos + 1}")
+            where = pos + len(rest) - len(rest.lstrip()) + 1
+            raise FilterError(f"filter {text!r}: unexpected character at {where}")
         out.append((m.group(1), m.start(1)))
         pos = m.end()
     return out

@@ -66,8 +66,8 @@ class Reassembler:
     pieces that became deliverable; :meth:`finish` gives what is left after holes.
     """
 
-    def __init__(self) -> None:
-        self.base: int | None = None  # sequence number of offset 0
+    def __init__(self, base: int | None = None) -> None:
+        self.base = base  # sequence number of offset 0: set by syn() or the first segment
         self.next_offset = 0  # offset of the next byte to deliver
         self._pending: list[tuple[int, int, bytes]] = []  # (offset, arrival order, data)
         self._order = itertools.count()
@@ -194,12 +194,12 @@ def reassemble(packets: Sequence[Observed], stream: int = 0) -> FollowedStream:
         first = packets[0]
         server = (first.src, first.sport or 0)
     result = FollowedStream(stream, endpoint(*client), endpoint(*server), frames=len(packets))
-    sides = {Side.CLIENT: Reassembler(), Side.SERVER: Reassembler()}
+    sides = {side: Reassembler(_first_byte(packets, client, side)) for side in Side}
     for p in packets:
         t = p.tcp
         if t is None:
             continue
-        side = Side.CLIENT if (p.src, p.sport or 0) == client else Side.SERVER
+        side = _side(p, client)
         r = sides[side]
         if t.flags & TCPFlags.SYN:
             r.syn(t.seq)
@@ -216,6 +216,30 @@ def reassemble(packets: Sequence[Observed], stream: int = 0) -> FollowedStream:
     result.client_bytes = _join(result.segments, Side.CLIENT)
     result.server_bytes = _join(result.segments, Side.SERVER)
     return result
+
+
+def _side(p: Observed, client: tuple[str, int]) -> Side:
+    return Side.CLIENT if (p.src, p.sport or 0) == client else Side.SERVER
+
+
+def _first_byte(packets: Sequence[Observed], client: tuple[str, int], side: Side) -> int | None:
+    """Sequence number of one side's first byte: after its SYN, else the lowest one seen.
+
+    Looking at the whole capture first means that a capture which starts mid-stream with
+    segments out of order still starts at the earliest byte it holds, not at the first
+    segment that happened to arrive.
+    """
+    lowest: int | None = None
+    for p in packets:
+        t = p.tcp
+        if t is None or _side(p, client) is not side:
+            continue
+        if t.flags & TCPFlags.SYN:
+            return (t.seq + 1) % MOD
+        if t.payload and not t.flags & TCPFlags.RST:
+            if lowest is None or (t.seq - lowest) % MOD >= HALF:
+                lowest = t.seq
+    return lowest
 
 
 def _join(chunks: list[Chunk], side: Side) -> bytes:

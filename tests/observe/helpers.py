@@ -1,0 +1,200 @@
+"""Helpers for the observe tests: real loopback captures, tshark as the oracle, and TCP
+conversations built by hand with wirelab.wire's codecs and written with PcapWriter."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pytest
+
+from wirelab.observe import Observed, TcpInfo
+from wirelab.wire.ethernet import Ethernet, EtherType
+from wirelab.wire.ipv4 import IPProto, IPv4
+from wirelab.wire.pcap import PcapWriter
+from wirelab.wire.tcp import TCP, TCPFlags, TCPOption
+from wirelab.wire.udp import UDP
+
+MOD = 1 << 32
+ACK = TCPFlags.ACK
+PSH_ACK = TCPFlags.PSH | TCPFlags.ACK
+FIN_ACK = TCPFlags.FIN | TCPFlags.ACK
+
+needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+
+
+# --- tshark ------------------------------------------------------------------------------
+
+
+def tshark_fields(path: str | os.PathLike[str], fields: list[str],
+                  display_filter: str | None = None) -> list[dict[str, str]]:
+    """One dict per frame: field -> value ("" when absent), from ``tshark -T fields``."""
+    argv = ["tshark", "-r", os.fspath(path), "-T", "fields", "-E", "separator=\t",
+            "-E", "occurrence=f", "-e", "frame.number"]
+    for name in fields:
+        argv += ["-e", name]
+    if display_filter:
+        argv += ["-Y", display_filter]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
+    rows = []
+    for line in out.splitlines():
+        values = line.split("\t")
+        rows.append(dict(zip(["frame.number", *fields], values, strict=True)))
+    return rows
+
+
+ANALYSIS_FIELDS = [
+    "tcp.analysis.retransmission", "tcp.analysis.fast_retransmission",
+    "tcp.analysis.spurious_retransmission", "tcp.analysis.out_of_order",
+    "tcp.analysis.lost_segment", "tcp.analysis.ack_lost_segment", "tcp.analysis.keep_alive",
+    "tcp.analysis.keep_alive_ack", "tcp.analysis.window_update",
+    "tcp.analysis.duplicate_ack", "tcp.analysis.zero_window",
+    "tcp.analysis.zero_window_probe", "tcp.analysis.zero_window_probe_ack",
+    "tcp.analysis.reused_ports",
+]
+
+
+def tshark_marks(path: str | os.PathLike[str]) -> dict[int, set[str]]:
+    """Frame number -> the tcp.analysis.* fields tshark sets on it (TCP frames only)."""
+    rows = tshark_fields(path, ANALYSIS_FIELDS, "tcp")
+    return {int(r["frame.number"]): {f for f in ANALYSIS_FIELDS if r[f] != ""} for r in rows}
+
+
+# --- loopback capture --------------------------------------------------------------------
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def loopback_capture(path: pathlib.Path, bpf: str) -> Iterator[pathlib.Path]:
+    """tcpdump on ``lo`` writing ``path`` while the block runs; stopped by PID with SIGINT.
+
+    ``--immediate-mode`` matters: without it libpcap hands packets over in blocks that are
+    only released after a timeout, and packets still in the current block when SIGINT
+    arrives are never written.  ``-Z root`` keeps tcpdump able to write a root-owned file.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("capturing on lo needs root (CAP_NET_RAW)")
+    if shutil.which("tcpdump") is None:
+        pytest.skip("tcpdump not installed")
+    argv = ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-Z", "root",
+            "-w", os.fspath(path), bpf]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        _wait_listening(proc)
+        yield path
+        _wait_stable(path)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def _wait_listening(proc: subprocess.Popen[bytes]) -> None:
+    assert proc.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + 10
+    while b"listening on" not in seen:
+        ready, _, _ = select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(proc.stderr.fileno(), 4096) if ready else b""
+        if not chunk:
+            raise RuntimeError(f"tcpdump did not start: {seen.decode(errors='replace')}")
+        seen += chunk
+
+
+def _wait_stable(path: pathlib.Path, quiet: float = 0.25, limit: float = 5.0) -> None:
+    """Return once the file has not grown for ``quiet`` seconds (the last packets are in)."""
+    deadline = time.monotonic() + limit
+    size, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = path.stat().st_size if path.exists() else 0
+        if now != size:
+            size, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.05)
+
+
+# --- conversations built by hand ---------------------------------------------------------
+
+CLIENT_MAC, SERVER_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+
+def tcp_frame(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: int,
+              payload: bytes = b"", window: int = 65535,
+              options: list[TCPOption] | None = None) -> bytes:
+    seg = TCP(sport=sport, dport=dport, seq=seq % MOD, ack=ack % MOD, flags=flags,
+              window=window, options=options or [], payload=payload).encode(src=src, dst=dst)
+    ip = IPv4(proto=IPProto.TCP, src=src, dst=dst, payload=seg).encode()
+    return Ethernet(dst=SERVER_MAC, src=CLIENT_MAC, type=EtherType.IPV4, payload=ip).encode()
+
+
+def udp_frame(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
+    dgram = UDP(sport=sport, dport=dport, payload=payload).encode(src=src, dst=dst)
+    ip = IPv4(proto=IPProto.UDP, src=src, dst=dst, payload=dgram).encode()
+    return Ethernet(dst=SERVER_MAC, src=CLIENT_MAC, type=EtherType.IPV4, payload=ip).encode()
+
+
+@dataclass
+class Talk:
+    """A TCP conversation written segment by segment, in any order, with exact numbers.
+
+    ``rel`` numbers are Wireshark's relative ones: 0 is the SYN, 1 the first data byte.
+    Timestamps advance by ``step_ns`` per packet unless ``dt_ns`` says otherwise.
+    """
+
+    client: tuple[str, int] = ("192.0.2.1", 40000)
+    server: tuple[str, int] = ("192.0.2.2", 80)
+    cisn: int = 1_000_000
+    sisn: int = 7_000_000
+    start_ns: int = 1_700_000_000 * 10**9
+    step_ns: int = 1_000_000
+    frames: list[tuple[int, bytes]] = field(default_factory=list)
+    observed: list[Observed] = field(default_factory=list)
+    now_ns: int = 0
+
+    def pkt(self, side: str, rel: int, flags: int, data: bytes = b"", ack: int | None = None,
+            window: int = 65535, dt_ns: int | None = None,
+            options: list[TCPOption] | None = None) -> None:
+        src, dst = (self.client, self.server) if side == "c" else (self.server, self.client)
+        isn, peer_isn = (self.cisn, self.sisn) if side == "c" else (self.sisn, self.cisn)
+        seq = (isn + rel) % MOD
+        abs_ack = (peer_isn + ack) % MOD if ack is not None else 0
+        self.now_ns += self.step_ns if dt_ns is None else dt_ns
+        ts = self.start_ns + self.now_ns
+        self.frames.append((ts, tcp_frame(src[0], dst[0], src[1], dst[1], seq, abs_ack, flags,
+                                          data, window, options)))
+        self.observed.append(Observed(
+            len(self.observed) + 1, ts, 0, src[0], dst[0], IPProto.TCP, src[1],
+            dst[1], TcpInfo(seq, abs_ack, TCPFlags(flags), window, len(data), data)))
+
+    def handshake(self) -> None:
+        self.pkt("c", 0, TCPFlags.SYN)
+        self.pkt("s", 0, TCPFlags.SYN | TCPFlags.ACK, ack=1)
+        self.pkt("c", 1, ACK, ack=1)
+
+    def write(self, path: str | os.PathLike[str]) -> str:
+        with PcapWriter(path, nanosecond=True) as out:
+            for ts, frame in self.frames:
+                out.write(frame, divmod(ts, 10**9))
+        return os.fspath(path)
