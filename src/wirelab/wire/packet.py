@@ -117,7 +117,15 @@ def _dns(buf: Buf, udp: UDP, layers: list[Layer]) -> None:
 
 
 def _custom(buf: Buf, udp: UDP, layers: list[Layer]) -> None:
-    layers.append(Custom.decode(buf, udp._pstart, udp._pend))
+    start, end = udp._pstart, udp._pend
+    # Bound to port 12345 both ways, but *from* 12345 only when the length field agrees with
+    # the payload: the curriculum's 1.4 datagram also leaves from source port 12345 and its
+    # text is no custom header (a heuristic, as Wireshark's dissectors use).  To 12345 the
+    # header is always decoded, so that a wrong length can be seen and reported.
+    if udp.dport != CUSTOM_PORT and (
+            end - start < 4 or int.from_bytes(buf[start + 2:start + 4], "big") != end - start - 4):
+        return
+    layers.append(Custom.decode(buf, start, end))
 
 
 UDP_APPS: dict[int, _AppStage] = {DNS_PORT: _dns, CUSTOM_PORT: _custom}
