@@ -1,9 +1,12 @@
 """Packet capture inside a lab host: tcpdump(8) run in the host, writing a pcap file.
 
 tcpdump writes the pcap to its standard output (``-w -``), which is the file opened here by
-the caller: the file then belongs to the caller whatever user tcpdump switches to, and a
-rootless lab needs no write access anywhere for tcpdump.  ``-U`` flushes every packet, so the
-file is complete the moment tcpdump stops.
+the caller: the file then belongs to the caller whatever user tcpdump switches to.  ``-U``
+flushes every packet, so the file is complete the moment tcpdump stops.
+
+In a rootless lab tcpdump cannot run (it insists on switching users, which a user namespace
+with one mapped UID forbids); :mod:`wirelab.lab.pcapture` takes its place there, with the same
+arguments, output and messages.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 import select
 import signal
 import subprocess
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +47,16 @@ class Capture:
         self.stderr = b""
         self.packets: int | None = None
 
+    @property
+    def engine(self) -> str:
+        return "tcpdump" if self.host.lab.mode == "root" else "pcapture"
+
     def argv(self) -> list[str]:
-        argv = ["tcpdump", "-i", self.iface, "-n", "-U", "-s", str(self.snaplen), "-w", "-"]
+        if self.engine == "tcpdump":
+            argv = ["tcpdump", "-i", self.iface, "-n", "-U", "-s", str(self.snaplen), "-w", "-"]
+        else:
+            argv = [sys.executable, "-m", "wirelab.lab.pcapture", "-i", self.iface, "-s",
+                    str(self.snaplen)]
         if self.count is not None:
             argv += ["-c", str(self.count)]
         if self.bpf:
@@ -70,7 +82,7 @@ class Capture:
             if not chunk:
                 self.proc.kill()
                 self.proc.wait()
-                raise LabError(f"tcpdump on {self.host.name}:{self.iface} did not start: "
+                raise LabError(f"{self.engine} on {self.host.name}:{self.iface} did not start: "
                                f"{self._last_line()}")
             self.stderr += chunk
         return self
@@ -94,6 +106,8 @@ class Capture:
         proc = self.proc
         if proc is None:
             return 0
+        if self.packets is not None:  # already stopped
+            return self.packets
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
@@ -107,7 +121,7 @@ class Capture:
         match = _COUNTS.search(self.stderr)
         self.packets = int(match.group(1)) if match else 0
         if proc.returncode not in (0, -signal.SIGINT) and match is None:
-            raise LabError(f"tcpdump failed: {self._last_line()}")
+            raise LabError(f"{self.engine} failed: {self._last_line()}")
         return self.packets
 
     def _last_line(self) -> str:

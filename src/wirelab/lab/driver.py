@@ -15,6 +15,7 @@ is either root, or a process that entered the rootless keeper's user namespace.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,10 +61,18 @@ def _sysctls(plan: Plan, host: str | None) -> dict[str, str]:
 
 
 def _apply_sysctls(path: str, settings: dict[str, str]) -> None:
-    try:
-        nsops.write_sysctl_in(path, settings)
-    except FileNotFoundError:  # a kernel without IPv6: nothing to disable
-        nsops.write_sysctl_in(path, {k: v for k, v in settings.items() if ".ipv6." not in k})
+    optional = {k: v for k, v in settings.items() if ".ipv6." in k or "ping_group" in k}
+    nsops.write_sysctl_in(path, {k: v for k, v in settings.items() if k not in optional})
+    for key, value in optional.items():
+        try:
+            nsops.write_sysctl_in(path, {key: value})
+        except FileNotFoundError:  # a kernel without IPv6: nothing to disable
+            pass
+        except OSError as exc:
+            # EINVAL: in a user namespace only the mapped group IDs may be named; there the
+            # lab's processes are root of the namespace and need no unprivileged ICMP socket.
+            if exc.errno != errno.EINVAL:
+                raise
 
 
 def create_namespaces(plan: Plan, paths: dict[str, str], switch: str) -> None:
@@ -74,8 +83,12 @@ def create_namespaces(plan: Plan, paths: dict[str, str], switch: str) -> None:
         _apply_sysctls(path, _sysctls(plan, host))
 
 
-def build(plan: Plan, paths: dict[str, str], switch: str) -> None:
-    """Create namespaces, bridges, cables, addresses, routes and shaping for ``plan``."""
+def build(plan: Plan, paths: dict[str, str], switch: str) -> list[str]:
+    """Create namespaces, bridges, cables, addresses, routes and shaping for ``plan``.
+
+    Returns the ``host:ifname`` keys whose delay/loss needs the userspace shaper (no netem).
+    """
+    userspace: list[str] = []
     try:
         create_namespaces(plan, paths, switch)
         with rtnl(switch) as sw:
@@ -83,7 +96,8 @@ def build(plan: Plan, paths: dict[str, str], switch: str) -> None:
             _cables(sw, plan, paths, bridges)
         for host in plan.hosts:
             with rtnl(paths[host]) as ipr:
-                _configure_host(ipr, plan, host)
+                userspace += _configure_host(ipr, plan, host)
+        return userspace
     except NetlinkError as exc:
         raise LabError(f"building the lab failed: netlink error {exc.code} "
                        f"({os.strerror(exc.code)})") from None
@@ -112,9 +126,6 @@ def _cables(sw: IPRoute, plan: Plan, paths: dict[str, str], bridges: dict[str, i
                             peer={"ifname": iface.name, "net_ns_fd": fd})
                 finally:
                     os.close(fd)
-                if not iface.shaping.empty:
-                    port = sw.link_lookup(ifname=iface.port)[0]
-                    _shape(sw, port, iface.shaping)
             elif iface.peer is not None and (iface.peer[0], iface.peer[1]) not in done:
                 _host_cable(plan, paths, iface)
                 done.add((host, iface.name))
@@ -132,9 +143,10 @@ def _host_cable(plan: Plan, paths: dict[str, str], iface: Interface) -> None:
         os.close(fd)
 
 
-def _configure_host(ipr: IPRoute, plan: Plan, host: str) -> None:
+def _configure_host(ipr: IPRoute, plan: Plan, host: str) -> list[str]:
     ipr.link("set", index=1, state="up")  # lo is always index 1 in a fresh namespace
     index = {}
+    userspace = []
     for iface in plan.interfaces[host]:
         idx = ipr.link_lookup(ifname=iface.name)[0]
         index[iface.name] = idx
@@ -142,24 +154,31 @@ def _configure_host(ipr: IPRoute, plan: Plan, host: str) -> None:
         ipr.addr("add", index=idx, address=str(iface.address.ip),
                  prefixlen=iface.address.network.prefixlen,
                  broadcast=str(iface.address.network.broadcast_address))
-        if not iface.shaping.empty:
-            _shape(ipr, idx, iface.shaping)
+        if not iface.shaping.empty and _shape(ipr, idx, iface.shaping):
+            userspace.append(f"{host}:{iface.name}")
     for route in plan.routes[host]:
         ipr.route("add", dst=str(route.dst), gateway=str(route.via), oif=index[route.dev])
+    return userspace
 
 
 # -- shaping -----------------------------------------------------------------------------------
 
 
-def _shape(ipr: IPRoute, index: int, shaping: Shaping) -> None:
-    """Replace whatever queueing discipline the interface has with ``shaping``.
+def netem_wanted() -> bool:
+    """False when WIRELAB_SHAPER=userspace asks for the NFQUEUE shaper even where netem exists."""
+    return os.environ.get("WIRELAB_SHAPER", "auto") != "userspace"
+
+
+def _shape(ipr: IPRoute, index: int, shaping: Shaping) -> bool:
+    """Replace the interface's queueing discipline with ``shaping``.
 
     netem (tc-netem(8)) does delay, jitter, loss and reordering; a rate is a token bucket
-    (tc-tbf(8)) hung under netem's single class 1:1, or at the root when there is no netem.
+    (tc-tbf(8)), hung under netem's single class 1:1, or at the root without netem.  Returns
+    True when the kernel has no netem (or WIRELAB_SHAPER=userspace): the delay and loss are
+    then the userspace shaper's job (:mod:`wirelab.lab.shaper`).
     """
     _clear(ipr, index)
-    if shaping.empty:
-        return
+    userspace = False
     parent_of_tbf: int | None = None
     if shaping.needs_netem:
         opts: dict[str, Any] = {}
@@ -171,14 +190,22 @@ def _shape(ipr: IPRoute, index: int, shaping: Shaping) -> None:
             opts["loss"] = shaping.loss_pct
         if shaping.reorder_pct:
             opts["prob_reorder"] = shaping.reorder_pct
-        ipr.tc("add", "netem", index=index, handle=NETEM_HANDLE, **opts)
-        parent_of_tbf = NETEM_CHILD
+        try:
+            if not netem_wanted():
+                raise NetlinkError(errno.ENOENT)
+            ipr.tc("add", "netem", index=index, handle=NETEM_HANDLE, **opts)
+            parent_of_tbf = NETEM_CHILD
+        except NetlinkError as exc:
+            if exc.code != errno.ENOENT:  # ENOENT: "Specified qdisc kind is unknown"
+                raise
+            userspace = True
     if shaping.rate_bps:
-        # burst: enough for one jumbo frame and 1 ms at the rate; queue up to 100 ms of data
+        # burst: one jumbo frame or 1 ms at the rate, whichever is more
         burst = max(9000, shaping.rate_bps // 8 // 1000)
         extra: dict[str, Any] = {} if parent_of_tbf is None else {"parent": parent_of_tbf}
         ipr.tc("add", "tbf", index=index, handle=TBF_HANDLE, rate=f"{shaping.rate_bps}bit",
                burst=burst, latency="100ms", **extra)
+    return userspace
 
 
 def _clear(ipr: IPRoute, index: int) -> None:
@@ -190,14 +217,17 @@ def _clear(ipr: IPRoute, index: int) -> None:
             raise
 
 
-def shape(netns_path: str, ifname: str, shaping: Shaping) -> None:
-    """Set (or, with an empty shaping, clear) the egress shaping of one interface."""
+def shape(netns_path: str, ifname: str, shaping: Shaping) -> bool:
+    """Set (or, with an empty shaping, clear) one interface's egress shaping.
+
+    True: the userspace shaper must do the delay/loss part (see :func:`_shape`).
+    """
     with rtnl(netns_path) as ipr:
         found = ipr.link_lookup(ifname=ifname)
         if not found:
             raise LabError(f"no interface {ifname} in {netns_path}")
         try:
-            _shape(ipr, found[0], shaping)
+            return _shape(ipr, found[0], shaping)
         except NetlinkError as exc:
             raise LabError(f"shaping {ifname} failed: {os.strerror(exc.code)}") from None
 

@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 
 from wirelab.errors import LabError
 from wirelab.lab import enter, nsops, privilege
-from wirelab.lab.plan import Plan
+from wirelab.lab.plan import Interface, Plan
+from wirelab.lab.shaping import Shaping
 from wirelab.lab.state import (
     NETNS_RUN_DIR,
     SWITCH,
@@ -120,7 +121,14 @@ def up(name: str, topology: Topology, plan: Plan, services: bool, messages: list
             state.etc_dirs[host] = ldir.etc_dir(host, mode)
         ldir.save(state)  # write-ahead: from here on, `down` knows every name
         try:
-            _build(ldir, state, plan, driver.build, children)
+            userspace = _build(ldir, state, plan, driver.build, children)
+            for host in plan.hosts:
+                for iface in plan.interfaces[host]:
+                    key = f"{host}:{iface.name}"
+                    if iface.shaping.needs_netem:
+                        state.shaper[key] = "nfqueue" if key in userspace else "netem"
+            for host in sorted({key.split(":")[0] for key in userspace}):
+                restart_shaper(ldir, state, plan, host, children)
             if services:
                 _start_services(ldir, state, plan, children)
             state.status = "up"
@@ -131,8 +139,8 @@ def up(name: str, topology: Topology, plan: Plan, services: bool, messages: list
     return state
 
 
-def _build(ldir: LabDir, state: LabState, plan: Plan, build: Callable[..., None],
-           children: list[subprocess.Popen[Any]]) -> None:
+def _build(ldir: LabDir, state: LabState, plan: Plan, build: Callable[..., list[str]],
+           children: list[subprocess.Popen[Any]]) -> list[str]:
     if state.mode == "rootless":
         from wirelab.lab.rootless import KeeperStart
 
@@ -151,20 +159,19 @@ def _build(ldir: LabDir, state: LabState, plan: Plan, build: Callable[..., None]
         nsops.ensure_shared_netns_dir(NETNS_RUN_DIR)
     paths = {h: state.netns[h] for h in plan.hosts}
     try:
-        privileged(state, build, plan, paths, state.netns[SWITCH])
+        userspace = privileged(state, build, plan, paths, state.netns[SWITCH])
     except OSError as exc:
-        raise LabError(f"building lab {state.name} failed: {exc.strerror or exc}") from None
+        raise LabError(f"building lab {state.name} failed: {exc}") from None
     for host in plan.hosts:
         folder = Path(state.etc_dirs[host])
         folder.mkdir(mode=0o755, parents=True, exist_ok=True)
         (folder / "hosts").write_text(plan.hosts_file(host, state.name))
         (folder / "resolv.conf").write_text(plan.resolv_conf(host, state.name))
+    return userspace
 
 
 def _start_services(ldir: LabDir, state: LabState, plan: Plan,
                     children: list[subprocess.Popen[Any]]) -> None:
-    logs = ldir.path / "logs"
-    logs.mkdir(mode=0o700, exist_ok=True)
     zone_file = ldir.path / "zone.json"
     zone_file.write_text(json.dumps({n: [str(a) for a in addrs]
                                      for n, addrs in plan.zone().items()}))
@@ -173,21 +180,65 @@ def _start_services(ldir: LabDir, state: LabState, plan: Plan,
         for kind in plan.topology.hosts[host].services:
             argv = [sys.executable, "-m", f"wirelab.lab.services.{kind}", "--lab", state.name,
                     "--host", host, "--zone", str(zone_file)]
-            with open(logs / f"{host}-{kind}.log", "ab") as log:
-                proc = popen_in(state, host, argv, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=log, start_new_session=True)
-            children.append(proc)
-            state.services.append(ProcRecord.of(kind, host, proc.pid, list(SERVICES[kind])))
-            ldir.save(state)  # recorded before we wait on it
+            proc = _spawn_service(ldir, state, host, kind, argv, list(SERVICES[kind]),
+                                  children)
             started.append((host, kind, proc))
-    for host, kind, proc in started:
-        assert proc.stdout is not None
-        line = _read_line(proc.stdout.fileno(), SERVICE_READY_SECONDS)
-        proc.stdout.close()
-        if line != "ready":
-            log = (logs / f"{host}-{kind}.log").read_text().strip().splitlines()
-            raise LabError(f"service {kind} on {host} did not start: "
-                           f"{log[-1] if log else 'no output'}")
+    for host, kind, proc in started:  # all start in parallel; then wait for each
+        _await_ready(ldir, host, kind, proc)
+
+
+def effective_shaping(state: LabState, iface: Interface) -> Shaping:
+    """A link's shaping now: as last set with `link`, else as the topology gave it."""
+    key = f"{iface.host}:{iface.name}"
+    return Shaping.from_dict(state.shaping[key]) if key in state.shaping else iface.shaping
+
+
+def restart_shaper(ldir: LabDir, state: LabState, plan: Plan, host: str,
+                   children: list[subprocess.Popen[Any]]) -> None:
+    """(Re)start the userspace shaper of ``host`` for its interfaces that need one."""
+    from wirelab.lab.shaper import QUEUE_BASE
+
+    old = [s for s in state.services if s.role == "shaper" and s.host == host]
+    _end([s for s in old if s.alive()], [], "shaper")
+    state.services = [s for s in state.services if s not in old]
+    rules = []
+    for position, iface in enumerate(plan.interfaces[host]):
+        shaping = effective_shaping(state, iface)
+        if state.shaper.get(f"{host}:{iface.name}") == "nfqueue" and shaping.needs_netem:
+            rules.append({"iface": iface.name, "queue": QUEUE_BASE + position,
+                          "delay_ms": shaping.delay_ms or 0.0,
+                          "jitter_ms": shaping.jitter_ms or 0.0,
+                          "loss_pct": shaping.loss_pct or 0.0,
+                          "reorder_pct": shaping.reorder_pct or 0.0})
+    if rules:
+        argv = [sys.executable, "-m", "wirelab.lab.shaper", "--lab", state.name, "--host", host,
+                "--rules", json.dumps(rules)]
+        proc = _spawn_service(ldir, state, host, "shaper", argv, [], children)
+        _await_ready(ldir, host, "shaper", proc)
+    ldir.save(state)
+
+
+def _spawn_service(ldir: LabDir, state: LabState, host: str, kind: str, argv: list[str],
+                   ports: list[int], children: list[subprocess.Popen[Any]]
+                   ) -> subprocess.Popen[Any]:
+    logs = ldir.path / "logs"
+    logs.mkdir(mode=0o700, exist_ok=True)
+    with open(logs / f"{host}-{kind}.log", "ab") as log:
+        proc = popen_in(state, host, argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                        stderr=log, start_new_session=True)
+    children.append(proc)
+    state.services.append(ProcRecord.of(kind, host, proc.pid, ports))
+    ldir.save(state)  # recorded before we wait on it
+    return proc
+
+
+def _await_ready(ldir: LabDir, host: str, kind: str, proc: subprocess.Popen[Any]) -> None:
+    assert proc.stdout is not None
+    line = _read_line(proc.stdout.fileno(), SERVICE_READY_SECONDS)
+    proc.stdout.close()
+    if line != "ready":
+        log = (ldir.path / "logs" / f"{host}-{kind}.log").read_text().strip().splitlines()
+        raise LabError(f"{kind} on {host} did not start: {log[-1] if log else 'no output'}")
 
 
 def _read_line(fd: int, timeout: float) -> str:

@@ -119,10 +119,11 @@ class LabState:
     keeper: ProcRecord | None = None
     services: list[ProcRecord] = field(default_factory=list)
     shaping: dict[str, dict[str, float | int]] = field(default_factory=dict)  # "host:if" -> ..
+    shaper: dict[str, str] = field(default_factory=dict)  # "host:if" -> "netem" or "nfqueue"
     services_enabled: bool = True
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        return json.dumps(asdict(self), indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> LabState:

@@ -14,27 +14,33 @@ if TYPE_CHECKING:
     from wirelab.lab.lab import Lab
 
 
-def _shape_all(targets: list[tuple[str, str]], shaping: Shaping) -> None:
+def _shape_all(targets: list[tuple[str, str]], shaping: Shaping) -> list[bool]:
     from wirelab.lab import driver
 
-    for netns, ifname in targets:
-        driver.shape(netns, ifname, shaping)
+    return [driver.shape(netns, ifname, shaping) for netns, ifname in targets]
 
 
 def apply_shaping(lab: Lab, ends: list[Interface], shaping: Shaping) -> None:
-    """Shape (or clear) the egress of each interface in ``ends`` and record it."""
+    """Shape (or clear) the egress of each interface in ``ends``, and record it.
+
+    The kernel does what it can (netem, tbf); where it has no netem, the hosts' userspace
+    shapers are restarted with the new rules.
+    """
     ldir = LabDir(lab.name)
     with ldir.locked():
         state = lab.refresh()
         targets = [(state.netns[i.host], i.name) for i in ends]
-        lifecycle.privileged(state, _shape_all, targets, shaping)
-        for iface in ends:
+        userspace = lifecycle.privileged(state, _shape_all, targets, shaping)
+        for iface, needs_shaper in zip(ends, userspace, strict=True):
             key = f"{iface.host}:{iface.name}"
-            if shaping.empty:
-                state.shaping.pop(key, None)
-            else:
-                state.shaping[key] = shaping.to_dict()
+            state.shaping[key] = shaping.to_dict()
+            state.shaper.pop(key, None)
+            if shaping.needs_netem:
+                state.shaper[key] = "nfqueue" if needs_shaper else "netem"
         ldir.save(state)
+        for host in sorted({i.host for i in ends}):
+            lifecycle.restart_shaper(ldir, state, lab.plan, host, lab._children)
+        lab.state = state
 
 
 def _read_all(paths: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -56,13 +62,13 @@ def lab_status(state: LabState, plan: Plan, live: bool = True) -> dict[str, Any]
         ifaces = []
         for iface in plan.interfaces[host]:
             key = f"{host}:{iface.name}"
-            shaping = Shaping.from_dict(state.shaping[key]) if key in state.shaping \
-                else iface.shaping
+            shaping = lifecycle.effective_shaping(state, iface)
             entry: dict[str, Any] = {
                 "name": iface.name, "address": str(iface.address),
                 "to": iface.segment or f"{iface.peer[0]}:{iface.peer[1]}" if iface.peer
                 else iface.segment,
                 "shaping": shaping.describe(),
+                "shaped_by": state.shaper.get(key, "tbf" if shaping.rate_bps else None),
             }
             if iface.name in live_ifaces:
                 seen = live_ifaces[iface.name]
