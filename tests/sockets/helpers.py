@@ -90,6 +90,7 @@ def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
 # --- nginx ---------------------------------------------------------------------------------
 
 NGINX_CONF = """\
+{user}
 worker_processes 1;
 error_log {d}/error.log;
 events {{ worker_connections 64; }}
@@ -101,6 +102,7 @@ http {{
     uwsgi_temp_path {d}/tmp_uwsgi;
     scgi_temp_path {d}/tmp_scgi;
     default_type application/octet-stream;
+    types {{ text/plain txt; }}
     gzip on;
     gzip_min_length 1;
     gzip_types text/plain;
@@ -129,7 +131,9 @@ class Nginx:
     def start(self) -> Nginx:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         conf = self.dir / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(d=self.dir, port=self.port))
+        # As root the workers would switch to "nobody", who cannot read a pytest temp dir.
+        user = "user root root;" if os.geteuid() == 0 else ""
+        conf.write_text(NGINX_CONF.format(d=self.dir, port=self.port, user=user))
         self.proc = subprocess.Popen(
             [nginx, "-c", str(conf), "-p", str(self.dir), "-e", str(self.dir / "error.log"),
              "-g", f"daemon off; pid {self.dir / 'nginx.pid'};"],
@@ -183,6 +187,10 @@ class ScriptedOrigin:
 
     def __exit__(self, *exc: object) -> None:
         self.stopped.set()
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        except OSError:
+            pass
         self.listener.close()
         for conn in self.held:
             conn.close()
