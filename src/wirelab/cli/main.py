@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sniff": ("wirelab.cli.sniff", "sniff", "Live protocol counter that drops nothing (2.3)."),
     "proto": ("wirelab.cli.proto", "proto", "A custom protocol layer over UDP (2.4)."),
     "tour": ("wirelab.cli.tour", "tour", "The guided tour: what `make tour` runs."),
+    "check": ("wirelab.cli.check", "check", "Run an exercise and verify it on the wire."),
+    "lesson": ("wirelab.cli.lesson", "lesson", "Read an exercise's lesson in the terminal."),
     "flow": ("wirelab.cli.flow", "flow", "Ladder diagram of a capture (text, SVG, HTML)."),
     "follow": ("wirelab.cli.follow", "follow", "Reassembled bytes of a TCP stream."),
     "conversations": ("wirelab.cli.conversations", "conversations", "Streams of a capture."),
