@@ -43,8 +43,7 @@ Exit status 0 only on PASS, 1 on FAIL.
 @click.option("--timeout", type=click.FloatRange(min=0.1),
               help="Seconds the program may run before it is killed (a FAIL).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.pass_context
-def check(ctx: click.Context, exercise: str, program: str | None, results: Path | None,
+def check(exercise: str, program: str | None, results: Path | None,
           lab_name: str | None, timeout: float | None, as_json: bool) -> None:
     """Run EXERCISE in the lab, capture it, and say PASS or FAIL from the packets."""
     from wirelab.check import lab_for_checks, run_check
@@ -67,4 +66,5 @@ def check(ctx: click.Context, exercise: str, program: str | None, results: Path 
         click.echo()
         kept = [p.name for p in (result.pcap, result.ladder_txt, result.ladder_html) if p]
         click.echo(f"kept in {folder}/: {', '.join(kept)}, program.out, program.err")
-    ctx.exit(ExitCode.OK if result.passed else ExitCode.FAILED)
+    if not result.passed:
+        raise SystemExit(ExitCode.FAILED)  # click.Context.exit is swallowed by main()
