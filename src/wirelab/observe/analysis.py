@@ -14,16 +14,16 @@ acknowledgment and window sent, and when they were seen.  Then, in Wireshark's o
 * **window update**: no data, same seq and ack as before, a new non-zero window;
 * **duplicate ACK**: no data, same seq, ack and window as before;
 * **ACKed unseen segment**: acknowledges bytes the capture never showed;
-* for a segment with data, SYN or FIN that does not advance the sequence number: **fast
-  retransmission** if it starts at the ack of >= 2 duplicate ACKs, within 20 ms of the last
-  of them; else **out-of-order** if it comes within the handshake's RTT (3 ms if unknown) of
-  the segment that set the next expected number and does not simply end there; else
-  **spurious retransmission** if the other side already acknowledged all of it; else
-  **retransmission**.  (A segment with data that the other side acknowledged is spurious
-  even if it advances the sequence number.)
+* for a segment with data, SYN or FIN: **spurious retransmission** if the other side has
+  already acknowledged all of it; otherwise, if it does not advance the sequence number:
+  **fast retransmission** if it starts at the ack of >= 2 duplicate ACKs, within 20 ms of
+  the last of them; else **out-of-order** if it comes within the handshake's RTT (3 ms if
+  unknown) of the segment that set the next expected number and does not simply end
+  there; else **retransmission**.
 
 The order and the details are those of Wireshark 4.0, the tshark the tests cross-check
-against; later versions moved the spurious check first and refined the ACKed-unseen rule.
+against (later versions refined the ACKed-unseen rule and made the fast-retransmission /
+out-of-order order a preference).
 
 Relative numbers are Wireshark's too: sequence numbers count from the SYN's (so the SYN is 0
 and the first data byte 1), or from one before the first one seen when the SYN is missing.
@@ -287,10 +287,12 @@ def _acked_unseen(ack: int, flags: int, rev: _Flow) -> Mark:
 
 def _retransmission_kind(ts: int, seq: int, seglen: int, fwd: _Flow, rev: _Flow,
                          first_rtt_ns: int) -> Mark:
-    """Fast, out-of-order, spurious or plain retransmission of a segment with data/SYN/FIN."""
+    """Spurious, fast, out-of-order or plain retransmission of a segment with data/SYN/FIN."""
     not_advanced = bool(fwd.nextseq) and lt_seq(seq, fwd.nextseq)
     if seglen > 1 and (fwd.nextseq - 1) % MOD == seq:
         not_advanced = False  # new data after a 1-byte zero window probe
+    if seglen > 0 and rev.lastack and le_seq(seq + seglen, rev.lastack):
+        return Mark.SPURIOUS_RETRANSMISSION
     if (not_advanced and rev.dupacknum >= 2 and rev.lastack == seq
             and ts - rev.lastack_ns < FAST_RETRANSMISSION_WINDOW_NS):
         return Mark.FAST_RETRANSMISSION
@@ -298,8 +300,6 @@ def _retransmission_kind(ts: int, seq: int, seglen: int, fwd: _Flow, rev: _Flow,
     if (not_advanced and ts - fwd.nextseq_ns < threshold
             and fwd.nextseq != (seq + seglen) % MOD):
         return Mark.OUT_OF_ORDER
-    if seglen > 0 and rev.lastack and le_seq(seq + seglen, rev.lastack):
-        return Mark.SPURIOUS_RETRANSMISSION
     return Mark.RETRANSMISSION if not_advanced else Mark(0)
 
 

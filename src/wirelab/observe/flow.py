@@ -96,7 +96,7 @@ class Ladder:
 
     def phase_starts(self) -> dict[int, str]:
         """Arrow index -> separator label, where a stream enters a new phase."""
-        many = len(self.streams) > 1
+        many = sum(1 for proto, _ in self.streams if proto == "tcp") > 1
         current: dict[int | None, Phase | None] = {}
         out: dict[int, str] = {}
         for i, arrow in enumerate(self.arrows):
