@@ -121,3 +121,137 @@ LOOPBACK_FRAMES = {
 # busy); WIRELAB_HYPOTHESIS_EXAMPLES raises the example count for a longer soak.
 PROPS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow],
                  max_examples=int(os.environ.get("WIRELAB_HYPOTHESIS_EXAMPLES", "200")))
+
+
+# --- a reproducible mix of frames built with wirelab's encoders -----------------------------
+
+
+def mixed_frames(count: int, seed: int) -> list[bytes]:
+    """``count`` Ethernet frames of every kind the codecs know, some with wrong checksums.
+
+    Used where an independent dissector (tshark, Scapy) reads the same bytes.  Imports are
+    local so that this module stays cheap for the tests that do not need it.
+    """
+    import random
+
+    from wirelab.wire.arp import ARP, ARPOp
+    from wirelab.wire.custom import Custom
+    from wirelab.wire.dns import DNSMessage, QType
+    from wirelab.wire.ethernet import Dot1Q, Ethernet, EtherType
+    from wirelab.wire.icmp import ICMP, ICMPType
+    from wirelab.wire.icmpv6 import ICMPv6, ICMPv6Type
+    from wirelab.wire.ipv4 import FLAG_DF, FLAG_MF, IPProto, IPv4
+    from wirelab.wire.ipv6 import ExtHeader, FragmentHeader, IPv6
+    from wirelab.wire.tcp import (
+        MSS,
+        NOP,
+        SACK,
+        TCP,
+        SACKPermitted,
+        Timestamps,
+        WindowScale,
+    )
+    from wirelab.wire.udp import UDP
+
+    r = random.Random(seed)
+
+    def mac() -> str:
+        return ":".join(f"{r.randrange(256) & (0xFE if i == 0 else 0xFF):02x}" for i in range(6))
+
+    def v4() -> str:
+        return f"198.18.{r.randrange(256)}.{r.randrange(1, 255)}"
+
+    def v6() -> str:
+        return f"2001:db8:{r.randrange(65536):x}::{r.randrange(1, 65536):x}"
+
+    def checksum() -> int | None:
+        return None if r.random() < 0.9 else r.randrange(65536)  # 10 %: an explicit value
+
+    def transport(src: str, dst: str, ipv6: bool) -> tuple[int, bytes]:
+        kind = r.randrange(6)
+        if kind <= 1:
+            opts = r.choice([
+                [MSS(r.randrange(536, 9000)), SACKPermitted(),
+                 Timestamps(r.randrange(1 << 32), r.randrange(1 << 32)), NOP(),
+                 WindowScale(r.randrange(15))],
+                [NOP(), NOP(), Timestamps(r.randrange(1 << 32), r.randrange(1 << 32))],
+                [NOP(), NOP(), SACK(((100, 200), (300, r.randrange(400, 1 << 32))))],
+                []])
+            seg = TCP(sport=r.randrange(1, 65536), dport=r.choice((80, 443, 53, 22, 8080)),
+                      seq=r.randrange(1 << 32), ack=r.randrange(1 << 32),
+                      flags=r.randrange(256), window=r.randrange(65536), options=opts,
+                      urgent=r.randrange(65536) if r.random() < 0.1 else 0,
+                      checksum=checksum(), payload=r.randbytes(r.randrange(0, 300)))
+            return IPProto.TCP, seg.encode(src, dst)
+        if kind == 2:
+            msg = DNSMessage.query(r.choice(("example.com", "a.b.example.org")), QType.A,
+                                   id=r.randrange(65536))
+            dgram = UDP(sport=r.randrange(1024, 65536), dport=53, checksum=checksum(),
+                        payload=msg.encode())
+            return IPProto.UDP, dgram.encode(src, dst)
+        if kind == 3:
+            payload = r.randbytes(r.randrange(0, 200))
+            dport = r.choice((12345, 123, 5000))
+            if dport == 12345:
+                payload = Custom(version=2, type=1, payload=payload).encode()
+            dgram = UDP(sport=r.randrange(1024, 65536), dport=dport, checksum=checksum(),
+                        payload=payload)
+            return IPProto.UDP, dgram.encode(src, dst)
+        if ipv6:
+            msg6 = ICMPv6(type=r.choice((ICMPv6Type.ECHO_REQUEST, ICMPv6Type.ECHO_REPLY)),
+                          id=r.randrange(65536), seq=r.randrange(65536),
+                          checksum=checksum(), payload=r.randbytes(r.randrange(0, 64)))
+            return IPProto.ICMPV6, msg6.encode(src, dst)
+        if kind == 4:
+            msg = ICMP(type=r.choice((ICMPType.ECHO_REQUEST, ICMPType.ECHO_REPLY)),
+                       id=r.randrange(65536), seq=r.randrange(65536), checksum=checksum(),
+                       payload=r.randbytes(r.randrange(0, 64)))
+        else:
+            quoted = IPv4(proto=IPProto.UDP, src=dst, dst=v4(), id=r.randrange(65536),
+                          payload=UDP(sport=r.randrange(1, 65536), dport=33434,
+                                      checksum=0, payload=bytes(20)).encode()).encode()[:28]
+            msg = ICMP(type=r.choice((ICMPType.DEST_UNREACHABLE, ICMPType.TIME_EXCEEDED)),
+                       code=r.randrange(4), checksum=checksum(), payload=quoted)
+        return IPProto.ICMP, msg.encode()
+
+    def network() -> tuple[int, bytes]:
+        kind = r.random()
+        if kind < 0.08:
+            op = r.choice((ARPOp.REQUEST, ARPOp.REPLY))
+            return EtherType.ARP, ARP(op=op, sha=mac(), spa=v4(), tha=mac(), tpa=v4()).encode()
+        if kind < 0.35:
+            src, dst = v6(), v6()
+            proto, seg = transport(src, dst, True)
+            exts: list[ExtHeader | FragmentHeader] = []
+            if r.random() < 0.2:
+                exts.append(ExtHeader(IPProto.HOPOPT, proto, bytes.fromhex("050200000100")))
+            if r.random() < 0.1:  # a fragment; some are non-first ones
+                exts.append(FragmentHeader(proto, frag_offset=r.choice((0, 0, 100)), m=1,
+                                           identification=r.randrange(1 << 32)))
+            for i in range(len(exts) - 1):
+                exts[i].next_header = IPProto.FRAGMENT
+            first = exts[0].type if exts else proto
+            ip6 = IPv6(traffic_class=r.randrange(256), flow_label=r.randrange(1 << 20),
+                       next_header=first, hop_limit=r.randrange(1, 256), src=src, dst=dst,
+                       ext_headers=exts, payload=seg)
+            return EtherType.IPV6, ip6.encode()
+        src, dst = v4(), v4()
+        proto, seg = transport(src, dst, False)
+        flags, frag = r.choice(((FLAG_DF, 0), (0, 0), (0, 0), (FLAG_MF, 0), (0, 185)))
+        opts = b"\x94\x04\x00\x00" if r.random() < 0.05 else b""
+        ip = IPv4(tos=r.randrange(256), id=r.randrange(65536), flags=flags, frag_offset=frag,
+                  ttl=r.randrange(1, 256), proto=proto, src=src, dst=dst, options=opts,
+                  checksum=None if r.random() < 0.95 else r.randrange(65536), payload=seg)
+        return EtherType.IPV4, ip.encode()
+
+    frames = []
+    for _ in range(count):
+        etype, body = network()
+        vlan = None
+        if r.random() < 0.1:
+            vlan = [Dot1Q(pcp=r.randrange(8), dei=r.randrange(2), vid=r.randrange(1, 4095),
+                          type=etype)]
+            etype = EtherType.VLAN
+        frame = Ethernet(dst=mac(), src=mac(), type=etype, vlan=vlan, payload=body).encode()
+        frames.append(frame + bytes(max(0, 60 - len(frame))))
+    return frames

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from scapy.layers.inet import IP
-from scapy.layers.l2 import CookedLinux, Dot1AD, Dot1Q as SDot1Q, Ether
+from scapy.layers.l2 import CookedLinux, Dot1AD, Ether
+from scapy.layers.l2 import Dot1Q as SDot1Q
 
 from wirelab.errors import EncodeError, TruncatedError
 from wirelab.wire.ethernet import Dot1Q, Ethernet, EtherType, LinuxSLL, SLLPacketType

@@ -7,7 +7,7 @@ from scapy.layers.inet import IP, IPOption_NOP, IPOption_Router_Alert
 from scapy.layers.inet import UDP as SUDP
 
 from wirelab.errors import BadFieldError, EncodeError, TruncatedError
-from wirelab.wire.ipv4 import FLAG_DF, FLAG_MF, IPProto, IPv4
+from wirelab.wire.ipv4 import FLAG_DF, IPProto, IPv4
 
 from .conftest import LO_ICMP_ECHO_REQ, LO_TCP_SYN
 

@@ -155,6 +155,7 @@ class Header:
     @payload.setter
     def payload(self, value: bytes) -> None:
         self._payload = bytes(value)
+        self._buf = b""  # the decoded buffer no longer holds this header's payload
 
     @property
     def offset(self) -> int:

@@ -209,9 +209,9 @@ class ICMP(ICMPBase):
         """
         if self.type not in ERROR_TYPES:
             return None
-        if self._payload is None:
+        if self._buf:  # decoded and not replaced: offsets absolute in the original buffer
             return IPv4.decode(self._buf, self._pstart, self._pend, partial=True)
-        return IPv4.decode(self._payload, 0, partial=True)
+        return IPv4.decode(self.payload, 0, partial=True)
 
     def encode(self) -> bytes:
         csum = self.checksum

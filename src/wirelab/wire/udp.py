@@ -36,8 +36,8 @@ class UDP(Header):
     length: int | None
     checksum: int | None
     partial: bool
-    """True when decoded from the first fragment of a larger datagram (``length`` exceeds the
-    bytes present); the checksum cannot be verified then."""
+    """True when decoded from the first fragment of a fragmented datagram (``length`` may
+    exceed the bytes present); the checksum cannot be verified then."""
 
     def __init__(self, sport: int = 0, dport: int = 0, length: int | None = None,
                  checksum: int | None = None, payload: bytes = b"") -> None:
@@ -93,7 +93,7 @@ class UDP(Header):
         """Decode the header at ``offset``; the payload ends where ``length`` says.
 
         ``partial=True`` (the first fragment of a fragmented datagram) accepts a ``length``
-        beyond the bytes present.
+        beyond the bytes present and marks the checksum unverifiable.
         """
         if end is None:
             end = len(buf)
@@ -108,10 +108,9 @@ class UDP(Header):
             if not partial:
                 raise truncated("UDP", "length", offset + 4, length, avail)
             self._pend = end
-            self.partial = True
         else:
             self._pend = offset + length
-            self.partial = False
+        self.partial = partial
         self.sport = sport
         self.dport = dport
         self.length = length
