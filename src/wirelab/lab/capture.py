@@ -2,7 +2,9 @@
 
 tcpdump writes the pcap to its standard output (``-w -``), which is the file opened here by
 the caller: the file then belongs to the caller whatever user tcpdump switches to.  ``-U``
-flushes every packet, so the file is complete the moment tcpdump stops.
+flushes every packet, so the file is complete the moment tcpdump stops, and
+``--immediate-mode`` hands each packet over at once: without it, packets still in libpcap's
+buffer when SIGINT arrives are never written.
 
 In a rootless lab tcpdump cannot run (it insists on switching users, which a user namespace
 with one mapped UID forbids); :mod:`wirelab.lab.pcapture` takes its place there, with the same
@@ -53,7 +55,8 @@ class Capture:
 
     def argv(self) -> list[str]:
         if self.engine == "tcpdump":
-            argv = ["tcpdump", "-i", self.iface, "-n", "-U", "-s", str(self.snaplen), "-w", "-"]
+            argv = ["tcpdump", "-i", self.iface, "-n", "-U", "--immediate-mode", "-s",
+                    str(self.snaplen), "-w", "-"]
         else:
             argv = [sys.executable, "-m", "wirelab.lab.pcapture", "-i", self.iface, "-s",
                     str(self.snaplen)]

@@ -261,15 +261,29 @@ def _read_line(fd: int, timeout: float) -> str:
 
 
 def down(name: str, children: list[subprocess.Popen[Any]] | None = None) -> list[str]:
-    """Remove lab ``name``; return what was removed.  No lab: nothing to do, no error."""
+    """Remove lab ``name``; return what was removed.  No lab: nothing to do, no error.
+
+    ``children``: processes this process started for the lab, reaped here (also when the lab
+    was already removed by someone else) so that none is left a zombie.
+    """
     ldir = LabDir(name)
-    if not ldir.path.exists():
-        return []
-    with ldir.locked():
-        if not ldir.exists():
-            ldir.remove()
+    try:
+        if not ldir.path.exists():
             return []
-        return _teardown(ldir, ldir.load(), children)
+        with ldir.locked():
+            if not ldir.exists():
+                ldir.remove()
+                return []
+            return _teardown(ldir, ldir.load())
+    finally:
+        _reap(children or [])
+
+
+def _reap(children: list[subprocess.Popen[Any]]) -> None:
+    for proc in children:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
 def _teardown(ldir: LabDir, state: LabState,
@@ -286,10 +300,7 @@ def _teardown(ldir: LabDir, state: LabState,
             report.append(f"namespace {os.path.basename(path)}")
     for folder in state.etc_dirs.values():
         _remove_dir(Path(folder))
-    for proc in children or []:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+    _reap(children or [])
     ldir.remove()
     return report
 
