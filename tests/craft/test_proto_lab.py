@@ -52,7 +52,7 @@ def test_recv_sees_fields_and_length_check(shared_lab, tmp_path: Path) -> None:
 
 def test_reply_from_port_12345_dissects_too(shared_lab, tmp_path: Path) -> None:
     """The sport binding: a datagram *from* port 12345 is read as the custom layer."""
-    client, server = shared_lab.host("client"), shared_lab.host("server")
+    client = shared_lab.host("client")
     pcap = tmp_path / "reply.pcap"
     with capture(shared_lab, "server", pcap, bpf="udp"):
         sent = run_wirelab(client, "proto", "send", "server", "--sport", "12345", *RIGHT)

@@ -30,7 +30,7 @@ from wirelab.craft.firewall import FourTuple, rst_suppressed
 from wirelab.craft.ladder import ACK, Segment
 from wirelab.craft.ping import resolve
 from wirelab.craft.privilege import require_raw_socket
-from wirelab.craft.scapy_env import scapy_conf
+from wirelab.craft.scapy_env import l3_socket, scapy_conf, send_l3
 from wirelab.errors import EncodeError, NetworkError
 
 FIN, SYN, RST, PSH = 0x01, 0x02, 0x04, 0x08
@@ -121,8 +121,7 @@ class ManualConnection:
         try:
             with rst_suppressed(self.four_tuple) as rule:
                 self.outcome.rule = rule
-                self._sock = self.conf.L3socket(
-                    filter=f"host {self.dst} and (tcp port {self.sport} or icmp)")
+                self._sock = l3_socket(f"host {self.dst} and (tcp port {self.sport} or icmp)")
                 try:
                     self._handshake()
                     if get_path is not None:
@@ -149,9 +148,9 @@ class ManualConnection:
                         window=WINDOW, options=options))
         if payload:
             packet = packet / payload
-        self._sock.send(packet)
+        send_l3(self._sock, packet)
         if not self._t0:
-            self._t0 = time.monotonic()  # after the send: Scapy's ARP lookup is not the SYN's
+            self._t0 = time.monotonic()
         self._record(True, flags, seq - self.iss, ack - self.irs if flags & ACK else 0,
                      len(payload), WINDOW, note)
 

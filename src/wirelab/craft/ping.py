@@ -25,7 +25,7 @@ from enum import Enum
 from typing import Any
 
 from wirelab.craft.privilege import require_raw_socket
-from wirelab.craft.scapy_env import scapy_conf
+from wirelab.craft.scapy_env import interface_mtu, l3_socket, scapy_conf, send_l3
 from wirelab.errors import EncodeError, NetworkError
 
 # RFC 792 message types and the codes we name (RFC 1122 3.2.2.1 adds codes 6-12).
@@ -49,7 +49,7 @@ UNREACH_TEXT = {
 }
 EXCEEDED_TEXT = {0: "Time to live exceeded", 1: "Frag reassembly time exceeded"}
 
-MAX_PAYLOAD = 65507 - 8  # an IPv4 datagram holds at most 65535 - 20 (IP) - 8 (ICMP) bytes
+MAX_PAYLOAD = 65535 - 20 - 8  # the largest IPv4 datagram, less the IP and ICMP headers
 
 
 class Outcome(Enum):
@@ -168,8 +168,21 @@ class Pinger:
         require_raw_socket("ping")
         self.options = options
         self.address = resolve(host)
+        self._check_fits()
         self.stats = Statistics(host=host, address=self.address)
         self.ident = os.getpid() & 0xFFFF
+
+    def _check_fits(self) -> None:
+        """A probe must fit the outgoing interface's MTU.
+
+        A raw IP socket with a header of our own is never fragmented by the kernel, and this
+        ping does not fragment or reassemble by itself: say so rather than fail silently.
+        """
+        iface, _src, _gw = scapy_conf().route.route(self.address)
+        largest = interface_mtu(str(iface)) - 28  # IPv4 header 20 + ICMP header 8
+        if self.options.size > largest:
+            raise EncodeError(f"-s {self.options.size} does not fit the {iface} MTU: at most "
+                              f"{largest} bytes (this ping does not fragment)")
 
     def probe(self, seq: int) -> Any:
         from scapy.layers.inet import ICMP, IP
@@ -180,9 +193,8 @@ class Pinger:
                 / Raw(load=_payload(self.options.size)))
 
     def run(self) -> Iterator[Result]:
-        conf = scapy_conf()
-        # The kernel filter keeps everything but ICMP out of this socket.
-        sock = conf.L3socket(filter="icmp")
+        # The kernel filter keeps everything but ICMP out of the receiving side.
+        sock = l3_socket("icmp")
         started = time.monotonic()
         try:
             yield from self._loop(sock)
@@ -198,7 +210,7 @@ class Pinger:
             next_send = start + (seq - 1) * opts.interval
             yield from self._collect(sock, pending, until=next_send)
             request = self.probe(seq)
-            sock.send(request)
+            send_l3(sock, request)
             self.stats.transmitted += 1
             pending[seq] = (request, time.monotonic() + opts.timeout)
         while pending:

@@ -18,7 +18,7 @@ from typing import Any
 
 from wirelab.craft.ping import resolve
 from wirelab.craft.privilege import require_raw_socket
-from wirelab.craft.scapy_env import scapy_conf
+from wirelab.craft.scapy_env import l3_socket, scapy_conf, send_l3
 from wirelab.errors import EncodeError
 
 CUSTOM_PORT = 12345
@@ -73,7 +73,6 @@ def send_custom(host: str, payload: bytes, version: int = 1, type_: int = 0,
     require_raw_socket("proto send")
     scapy_conf()
     from scapy.layers.inet import IP
-    from scapy.sendrecv import send
 
     from wirelab.craft.custom import build
 
@@ -81,7 +80,11 @@ def send_custom(host: str, payload: bytes, version: int = 1, type_: int = 0,
     # One source port, drawn once: Scapy's UDP default would be 53, which reads as DNS.
     port = sport if sport is not None else random.randint(49152, 65535)
     packet = build(dst, payload, version=version, type_=type_, length=length, sport=port)
-    send(packet, verbose=0)
+    sock = l3_socket()
+    try:
+        send_l3(sock, packet)
+    finally:
+        sock.close()
     return IP(bytes(packet))  # re-dissected, so the summary shows the computed length
 
 
