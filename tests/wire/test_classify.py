@@ -8,7 +8,6 @@ import sys
 
 import pytest
 from scapy.layers.dns import DNS, DNSQR
-from scapy.layers.inet import ICMP as SICMP
 from scapy.layers.inet import IP
 from scapy.layers.inet import TCP as STCP
 from scapy.layers.inet import UDP as SUDP
