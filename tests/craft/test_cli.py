@@ -49,3 +49,15 @@ def test_one_line_privilege_error(argv: list[str]) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "CAP_NET_RAW" in lines[0] and "lab" in lines[0]
+
+
+def test_handshake_without_net_admin_is_one_line() -> None:
+    """CAP_NET_RAW but no CAP_NET_ADMIN: the firewall rule cannot be added; nothing is sent."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop CAP_NET_ADMIN alone")
+    done = subprocess.run(["setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin",
+                           sys.executable, "-m", "wirelab", "handshake", "127.0.0.1", "9"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 4, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "CAP_NET_ADMIN" in done.stderr

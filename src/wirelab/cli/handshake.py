@@ -33,12 +33,15 @@ def handshake(host: str, port: int, sport: int | None, get_path: str | None, clo
 
     emit = None if as_json else (lambda seg: click.echo(ladder.line(seg)))
     conn = ManualConnection(host, port, sport=sport, timeout=timeout, emit=emit)
-    if not as_json:
+    def guard_in_place(rule: list[str]) -> None:
+        if as_json:
+            return
         click.echo(f"RST guard: kernel RSTs from {conn.src}:{conn.sport} to "
                    f"{conn.dst}:{port} are dropped while this runs (iptables rule in OUTPUT, "
                    f"removed at exit)")
         click.echo(ladder.header(f"{conn.src}:{conn.sport}", f"{conn.dst}:{port}"))
-    outcome = conn.run(get_path=get_path, close=close)
+
+    outcome = conn.run(get_path=get_path, close=close, on_guard=guard_in_place)
     if as_json:
         click.echo(json.dumps(outcome.to_dict(), indent=2))
         return

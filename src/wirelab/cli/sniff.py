@@ -65,10 +65,12 @@ def sniff(iface: str | None, bpf: str | None, timeout: float, count: int, write:
     options = SniffOptions(interface=iface, bpf=bpf, timeout=timeout, count=count,
                            write=write, engine=engine)
     tally = Tally(engine=engine, interface=options.interface_label, bpf=bpf, written=write)
+    run: Any
     if engine == "fast":
         from wirelab.craft.sniff_fast import run_fast as run
     else:
         from wirelab.craft.sniff_scapy import run_scapy as run
+
     def ready() -> None:
         # Like tcpdump's "listening on": said once the socket and its filter are in place,
         # on stderr so that --json output stays clean.

@@ -36,7 +36,7 @@ CUSTOM_PORT = 12345
 HEADER_LEN = 4
 
 
-class Custom(Packet):  # type: ignore[misc]
+class Custom(Packet):
     """version (u8), type (u8), length (u16, payload bytes; computed when None)."""
 
     name = "Custom"

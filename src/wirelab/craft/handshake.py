@@ -116,11 +116,17 @@ class ManualConnection:
     def four_tuple(self) -> FourTuple:
         return FourTuple(self.src, self.sport, self.dst, self.dport)
 
-    def run(self, get_path: str | None = None, close: bool = False) -> Outcome:
-        """Handshake, then optionally GET ``get_path`` and close; return what happened."""
+    def run(self, get_path: str | None = None, close: bool = False,
+            on_guard: Callable[[list[str]], None] | None = None) -> Outcome:
+        """Handshake, then optionally GET ``get_path`` and close; return what happened.
+
+        ``on_guard`` is called with the RST-drop rule once it is in place, before the SYN.
+        """
         try:
             with rst_suppressed(self.four_tuple) as rule:
                 self.outcome.rule = rule
+                if on_guard is not None:
+                    on_guard(rule)
                 self._sock = l3_socket(f"host {self.dst} and (tcp port {self.sport} or icmp)")
                 try:
                     self._handshake()

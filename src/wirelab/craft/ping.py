@@ -79,7 +79,7 @@ class Result:
             return UNREACH_TEXT.get(self.code, f"Destination Unreachable, code {self.code}")
         if self.outcome is Outcome.TIME_EXCEEDED:
             return EXCEEDED_TEXT.get(self.code, f"Time exceeded, code {self.code}")
-        return self.outcome.value
+        return str(self.outcome.value)
 
 
 @dataclass
