@@ -67,6 +67,14 @@ def test_known_bad_program_fails(shared_lab: Lab, tmp_path: Path, ex_id: str,
 
 
 @pytest.mark.lab
+def test_curriculum_style_scapy_counter_passes(shared_lab: Lab, tmp_path: Path) -> None:
+    # HTTPRequest-only counting (responses as TCP) is the curriculum's reading: accepted
+    result = run_check("2.3", shared_lab, tmp_path, prog("counter_scapy.py"))
+    assert result.passed, result.reason
+    assert "requests only" in result.reason
+
+
+@pytest.mark.lab
 def test_hanging_program_is_killed_and_fails(shared_lab: Lab, tmp_path: Path) -> None:
     result = run_check("1.1", shared_lab, tmp_path, prog("hang.py"), timeout=1.5)
     assert not result.passed and result.timed_out

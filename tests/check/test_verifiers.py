@@ -119,3 +119,20 @@ def test_ground_truth_counts_every_frame(tmp_path: Path) -> None:
     truth = ground_truth(path)
     assert sum(truth.values()) == written
     assert truth["ARP"] == 2 and truth["DNS"] == 2 and truth["HTTP"] == 2
+
+
+def test_http_requests_only_is_an_accepted_reading(tmp_path: Path) -> None:
+    path = tmp_path / "sample.pcap"
+    samples.write_pcap(path, samples.curriculum_trace())
+    truth = ground_truth(path)
+    # the sample holds one request and one response: the curriculum's counter (HTTPRequest
+    # only) counts the response as TCP, and that is accepted too
+    scapy_style = {"HTTP": truth["HTTP"] - 1, "TCP": truth["TCP"] + 1, "DNS": truth["DNS"]}
+    ev = Evidence(load(path), path, program_stdout=repr(scapy_style))
+    verdict = exercise("2.3").verify(ev)
+    assert verdict.passed and "requests only" in verdict.reason
+    off_by_one = dict(scapy_style, DNS=truth["DNS"] + 1)
+    ev = Evidence(load(path), path, program_stdout=repr(off_by_one))
+    verdict = exercise("2.3").verify(ev)
+    assert not verdict.passed and f"DNS {truth['DNS'] + 1} (capture: {truth['DNS']})" in \
+        verdict.reason

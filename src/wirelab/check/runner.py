@@ -80,9 +80,10 @@ def run_check(ex_id: str, lab: Lab, results: Path, program: list[str] | None = N
     result = CheckResult(ex.id, ex.title, False, "", "", results, program=argv)
     pcap = results / "capture.pcap"
     capture = ImmediateCapture(lab.host("client"), pcap).start()
+    extra: dict[str, object] = {}
     try:
         verdict = _exercise_run(ex, lab, results, argv, program is not None,
-                                timeout or ex.timeout, result)
+                                timeout or ex.timeout, result, extra)
     finally:
         time.sleep(LATE_REPLIES)
         capture.stop()
@@ -90,7 +91,7 @@ def run_check(ex_id: str, lab: Lab, results: Path, program: list[str] | None = N
     packets = load(pcap)
     if verdict is None:
         evidence = Evidence(packets, pcap, lab.host("client").ip, server_ip,
-                            _read(results / "program.out"))
+                            _read(results / "program.out"), extra)
         verdict = ex.verify(evidence)
     result.passed, result.reason, result.seen = verdict.passed, verdict.reason, verdict.seen
     _ladder(ex, packets, result)
@@ -100,7 +101,8 @@ def run_check(ex_id: str, lab: Lab, results: Path, program: list[str] | None = N
 
 
 def _exercise_run(ex: Exercise, lab: Lab, results: Path, argv: list[str], learner: bool,
-                  timeout: float, result: CheckResult) -> Verdict | None:
+                  timeout: float, result: CheckResult, extra: dict[str, object]
+                  ) -> Verdict | None:
     """Start the counterpart and the program; a Verdict if the program itself failed."""
     server = None
     if ex.server:
@@ -117,7 +119,7 @@ def _exercise_run(ex: Exercise, lab: Lab, results: Path, argv: list[str], learne
         except LabError as exc:
             return Verdict.fail(str(exc).replace("cannot run", "could not start"))
         if ex.traffic is not None:
-            _make_traffic(ex, lab, run, learner, timeout)
+            extra["window"] = _make_traffic(ex, lab, run, learner, timeout)
         else:
             run.wait(timeout)
     finally:
@@ -127,18 +129,27 @@ def _exercise_run(ex: Exercise, lab: Lab, results: Path, argv: list[str], learne
     return _program_verdict(run, timeout, ex.traffic is not None)
 
 
-def _make_traffic(ex: Exercise, lab: Lab, run: Running, learner: bool, timeout: float) -> None:
-    """2.3: wait until the counter listens, make known traffic, then Ctrl-C it."""
+def _make_traffic(ex: Exercise, lab: Lab, run: Running, learner: bool,
+                  timeout: float) -> tuple[float, float]:
+    """2.3: wait until the counter listens, make known traffic, then Ctrl-C it.
+
+    Returns the wall-clock window in which the counter was known to listen: the ground truth
+    counts only the frames captured inside it (a fresh lab's own IGMP report, sent while the
+    counter was still importing Scapy, is in the capture but was never the counter's to see).
+    """
     assert ex.traffic is not None
     ready = run.wait_for(None if learner else "listening on", min(timeout, READY_SECONDS))
     if ready and learner:
         time.sleep(LEARNER_SNIFFER_SETTLE)  # its first line comes before sniff() opens
+    opened = time.time()
     if run.proc.poll() is None:
         client = lab.host("client")
         for argv in ex.traffic(lab.host("server").ip):
             client.run(argv, timeout=15.0, env=program_env(client, lab.host("server").ip))
         time.sleep(LATE_REPLIES)
+    closed = time.time()
     run.interrupt(grace=5.0)
+    return opened, closed
 
 
 def _program_verdict(run: Running, timeout: float, interrupted: bool) -> Verdict | None:
