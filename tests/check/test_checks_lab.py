@@ -75,6 +75,30 @@ def test_curriculum_style_scapy_counter_passes(shared_lab: Lab, tmp_path: Path) 
 
 
 @pytest.mark.lab
+def test_nothing_the_program_started_outlives_the_check(shared_lab: Lab, tmp_path: Path) -> None:
+    import os
+    import time
+
+    result = run_check("1.1", shared_lab, tmp_path, prog("leave_child.py"))
+    assert result.passed, result.reason
+    child = int((tmp_path / "program.out").read_text().split()[0])
+    # the child was in the program's process group, which the check killed: gone (or a
+    # zombie about to be reaped by init) -- never still sleeping
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"process {child} left running")
+    assert os.getpid() != child
+
+
+@pytest.mark.lab
 def test_hanging_program_is_killed_and_fails(shared_lab: Lab, tmp_path: Path) -> None:
     result = run_check("1.1", shared_lab, tmp_path, prog("hang.py"), timeout=1.5)
     assert not result.passed and result.timed_out

@@ -111,6 +111,15 @@ class Running:
             self.proc.wait()
             return None
 
+    def reap(self) -> None:
+        """After the program ended: kill what it left running in its process group (a
+        background child must not outlive the check).  The group id is the PID we started."""
+        if self.proc.poll() is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def interrupt(self, grace: float = 5.0) -> int | None:
         """Ctrl-C (SIGINT to the group), then SIGKILL after ``grace`` seconds."""
         if self.proc.poll() is None:

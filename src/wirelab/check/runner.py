@@ -118,13 +118,19 @@ def _exercise_run(ex: Exercise, lab: Lab, results: Path, argv: list[str], learne
                 "server").ip))
         except LabError as exc:
             return Verdict.fail(str(exc).replace("cannot run", "could not start"))
-        if ex.traffic is not None:
-            extra["window"] = _make_traffic(ex, lab, run, learner, timeout)
-        else:
-            run.wait(timeout)
+        try:
+            if ex.traffic is not None:
+                extra["window"] = _make_traffic(ex, lab, run, learner, timeout)
+            else:
+                run.wait(timeout)
+        finally:
+            if run.proc.poll() is None:  # interrupted (Ctrl-C) or an error on our side
+                run.wait(0.0)
+            run.reap()
     finally:
         if server is not None:
             server.stop()
+            server.reap()
     result.returncode, result.timed_out = run.proc.returncode, run.timed_out
     return _program_verdict(run, timeout, ex.traffic is not None)
 
