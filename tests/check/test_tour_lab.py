@@ -42,6 +42,22 @@ def test_tour_passes_and_writes_its_report(tmp_path: Path) -> None:
         assert (report.parent / href).is_file(), href
     for href in ladders:
         assert "<svg" in (report.parent / href).read_text()
+    _rendered_in_chromium(report)
+
+
+def _rendered_in_chromium(report: Path) -> None:
+    """What a browser makes of the report: the heading, seven PASS cells, seven ladder links."""
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed: the report was checked as HTML only")
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--dump-dom", report.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    assert "<h1>wirelab tour: 7/7 checks passed</h1>" in dom
+    assert dom.count('<td class="PASS">PASS</td>') == 7
+    assert dom.count('ladder.html">ladder</a>') == 7
 
 
 @pytest.mark.lab
