@@ -83,8 +83,7 @@ def get(url: str, method: str | None, headers: tuple[str, ...], data: str | None
             for line in req.show_raw(raw, "< "):
                 click.echo(line, err=True)
         if include:
-            sink.write(raw)
-            sink.written -= len(raw)  # count body bytes only
+            sink.emit(raw)
 
     exchange = Exchange(target, method, request, timeout=timeout)
     try:

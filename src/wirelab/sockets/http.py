@@ -45,11 +45,16 @@ class Sink:
         self.written = 0
 
     def write(self, data: memoryview | bytes) -> None:
+        """Write body bytes (counted in ``written``)."""
+        self.emit(data)
+        self.written += len(data)
+
+    def emit(self, data: memoryview | bytes) -> None:
+        """Write bytes that are not body (a head shown with ``-i``); a short write is resumed."""
         view = memoryview(data)
         while view:
             n = os.write(self.fd, view)
             view = view[n:]
-        self.written += len(data)
 
 
 @dataclass(slots=True)
