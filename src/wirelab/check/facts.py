@@ -102,4 +102,7 @@ def elsewhere(packets: Sequence[Observed], client_ip: str, server_ip: str) -> st
             name = f"{p.proto_name} to {p.dst_endpoint}"
             if name not in dests:
                 dests.append(name)
-    return "; saw " + ", ".join(dests[:4]) if dests else "; the client sent nothing"
+    if dests:
+        return "; saw " + ", ".join(dests[:4])
+    return (f"; nothing left the client's link (aimed at 127.0.0.1 or an outside host? in "
+            f"the lab the server is {server_ip}, also $WIRELAB_SERVER)")

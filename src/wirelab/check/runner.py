@@ -92,7 +92,7 @@ def run_check(ex_id: str, lab: Lab, results: Path, program: list[str] | None = N
     if verdict is None:
         evidence = Evidence(packets, pcap, lab.host("client").ip, server_ip,
                             _read(results / "program.out"), extra)
-        verdict = ex.verify(evidence)
+        verdict = _with_stderr(ex.verify(evidence), _read(results / "program.err"))
     result.passed, result.reason, result.seen = verdict.passed, verdict.reason, verdict.seen
     _ladder(ex, packets, result)
     result.seconds = time.monotonic() - started
@@ -185,6 +185,16 @@ def _ladder(ex: Exercise, packets: Sequence[Observed], result: CheckResult) -> N
     result.ladder_txt.write_text(result.ladder_text + "\n")
     result.ladder_html = result.results / "ladder.html"
     result.ladder_html.write_text(ladder.render_html(title))
+
+
+def _with_stderr(verdict: Verdict, stderr: str) -> Verdict:
+    """A FAIL from the wire, with the last thing the program said on stderr: often the why
+    (Scapy, for one, reports an exception in a sniff callback there and carries on)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if verdict.passed or not lines:
+        return verdict
+    last = lines[-1] if len(lines[-1]) <= 160 else lines[-1][:157] + "..."
+    return Verdict.fail(f"{verdict.reason} (the program's stderr ends: {last})", verdict.seen)
 
 
 def _read(path: Path) -> str:
