@@ -25,7 +25,13 @@ from enum import Enum
 from typing import Any
 
 from wirelab.craft.privilege import require_raw_socket
-from wirelab.craft.scapy_env import interface_mtu, l3_socket, scapy_conf, send_l3
+from wirelab.craft.scapy_env import (
+    interface_mtu,
+    l3_socket,
+    scapy_conf,
+    send_l3,
+    socket_drops,
+)
 from wirelab.errors import EncodeError, NetworkError
 
 # RFC 792 message types and the codes we name (RFC 1122 3.2.2.1 adds codes 6-12).
@@ -93,6 +99,7 @@ class Statistics:
     errors: int = 0
     rtts: list[float] = field(default_factory=list)
     elapsed_ms: float = 0.0
+    socket_drops: int = 0  # frames our own receive queue lost: losses that are ours
 
     @property
     def loss_percent(self) -> float:
@@ -121,6 +128,7 @@ class Statistics:
             "errors": self.errors,
             "loss_percent": round(self.loss_percent, 3),
             "time_ms": round(self.elapsed_ms, 3),
+            "socket_drops": self.socket_drops,
             "rtt_ms": None if summary is None else dict(
                 zip(("min", "avg", "max", "mdev"), (round(v, 3) for v in summary), strict=True)
             ),
@@ -200,6 +208,7 @@ class Pinger:
             yield from self._loop(sock)
         finally:
             self.stats.elapsed_ms = (time.monotonic() - started) * 1000.0
+            self.stats.socket_drops = socket_drops(sock.ins)
             sock.close()
 
     def _loop(self, sock: Any) -> Iterator[Result]:
@@ -219,8 +228,15 @@ class Pinger:
 
     def _collect(self, sock: Any, pending: dict[int, tuple[Any, float]],
                  until: float, stop_when_done: bool = False) -> Iterator[Result]:
-        """Read replies until ``until`` (monotonic), yielding results and expired probes."""
+        """Read replies until ``until`` (monotonic), yielding results and expired probes.
+
+        What is already queued on the socket is read *before* probes are expired: on a busy
+        machine this process may be scheduled late, and a reply that the kernel received in
+        time must not be counted as lost because we read it late.  Whether a reply came in
+        time is decided on the kernel's receive timestamp (see :meth:`_match`).
+        """
         while True:
+            yield from self._read(sock, pending, 0.0)
             now = time.monotonic()
             for seq in sorted(s for s, (_, deadline) in pending.items() if deadline <= now):
                 request, _ = pending.pop(seq)
@@ -228,8 +244,18 @@ class Pinger:
             if now >= until or (stop_when_done and not pending):
                 return
             wait = min([until] + [d for _, d in pending.values()]) - now
-            for ready in sock.select([sock], max(wait, 0.0)):
-                packet = ready.recv()
+            yield from self._read(sock, pending, max(wait, 0.0))
+
+    def _read(self, sock: Any, pending: dict[int, tuple[Any, float]],
+              wait: float) -> Iterator[Result]:
+        """Wait up to ``wait`` s for the socket, then read all that is queued (bounded)."""
+        for _ in range(10_000):
+            ready = sock.select([sock], wait)
+            if not ready:
+                return
+            wait = 0.0
+            for sock_ready in ready:
+                packet = sock_ready.recv()
                 if packet is None:
                     continue
                 result = self._match(packet, pending)
@@ -249,6 +275,9 @@ class Pinger:
             del pending[seq]
             icmp = packet[ICMP]
             rtt = (packet.time - request.sent_time) * 1000.0
+            if rtt > self.options.timeout * 1000.0:
+                # Received after -W by the kernel's clock: lost, as for any late reply.
+                return Result(seq=seq, outcome=Outcome.TIMEOUT, request=request)
             kind = {ECHO_REPLY: Outcome.REPLY, DEST_UNREACH: Outcome.UNREACHABLE,
                     TIME_EXCEEDED: Outcome.TIME_EXCEEDED}.get(icmp.type)
             if kind is None:
@@ -295,6 +324,9 @@ def summary_lines(stats: Statistics) -> list[str]:
     summary = stats.rtt_summary
     if summary is not None:
         lines.append("rtt min/avg/max/mdev = " + "/".join(f"{v:.3f}" for v in summary) + " ms")
+    if stats.socket_drops:
+        lines.append(f"warning: {stats.socket_drops} frames were dropped by this host's receive "
+                     f"queue (the process was too slow); some losses above are ours")
     return lines
 
 

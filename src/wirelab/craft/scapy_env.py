@@ -51,6 +51,7 @@ def l3_socket(bpf: str | None = None) -> Any:
 
     conf = scapy_conf()
     sock = conf.L3socket()
+    _grow_buffer(sock.ins)
     if bpf:
         try:
             attach(sock.ins, compile_filter(bpf))
@@ -72,6 +73,30 @@ def send_l3(sock: Any, packet: Any) -> None:
         sock.outs.sendto(data, (packet.dst, 0))
     except OSError as exc:
         raise NetworkError(f"cannot send to {packet.dst}: {exc.strerror}") from None
+
+
+SO_RCVBUFFORCE = 33
+RECEIVE_BUFFER = 8 << 20
+
+
+def _grow_buffer(raw: socket.socket) -> None:
+    """A large receive queue, so that replies survive a moment when we are not scheduled.
+
+    SO_RCVBUFFORCE (CAP_NET_ADMIN) may exceed net.core.rmem_max; without the capability,
+    SO_RCVBUF gives what rmem_max allows.
+    """
+    try:
+        raw.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+    except OSError:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+
+
+def socket_drops(raw: socket.socket) -> int:
+    """Frames the kernel dropped on this AF_PACKET socket because its queue was full."""
+    from wirelab.craft.sniff_fast import PACKET_STATISTICS, SOL_PACKET, TPACKET_STATS
+
+    data = raw.getsockopt(SOL_PACKET, PACKET_STATISTICS, TPACKET_STATS.size)
+    return int(TPACKET_STATS.unpack(data[:TPACKET_STATS.size])[1])
 
 
 def _drain(raw: socket.socket) -> None:
