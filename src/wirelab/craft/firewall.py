@@ -4,8 +4,9 @@ When Scapy sends a SYN, the kernel's TCP stack knows nothing of it.  The SYN-ACK
 back matches no socket, so the kernel answers it with a RST (RFC 9293 section 3.10.7.1: a
 segment for a connection that does not exist draws a reset), and the server drops the
 half-open connection before our ACK arrives.  The cure is a firewall rule that drops
-outgoing RSTs for exactly this connection's 4-tuple while the command runs.  Scapy's own
-packets leave through an AF_PACKET socket, below netfilter, so the rule never touches them.
+outgoing RSTs for exactly this connection's 4-tuple while the command runs.  Our own
+segments pass the same OUTPUT chain (they are sent through a raw IP socket, see
+:mod:`wirelab.craft.scapy_env`), but we never send a RST, so the rule never touches them.
 
 The rule is added with ``-A`` and removed with ``-D`` of the very same specification, in a
 ``finally`` block and also when SIGTERM or SIGHUP arrive (they are turned into
