@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import select
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
 
-from wirelab.observe import Observed, TcpInfo
+from wirelab.observe import Observed, TcpInfo, load, number_streams
 from wirelab.wire.ethernet import Ethernet, EtherType
 from wirelab.wire.ipv4 import IPProto, IPv4
 from wirelab.wire.pcap import PcapWriter
@@ -78,36 +79,66 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class LoopbackCapture:
+    """A finished loopback capture: did it get everything?"""
+
+    path: pathlib.Path
+    dropped: int = 0
+    """Packets tcpdump reported "dropped by kernel" (its buffer overflowed)."""
+    complete: bool = True
+    """Whether ``until`` held before tcpdump was stopped."""
+
+    @property
+    def ok(self) -> bool:
+        return self.complete and self.dropped == 0
+
+
+_DROPPED = re.compile(rb"(\d+) packets? dropped by kernel")
+
+
 @contextmanager
-def loopback_capture(path: pathlib.Path, bpf: str) -> Iterator[pathlib.Path]:
+def loopback_capture(path: pathlib.Path, bpf: str,
+                     until: Callable[[list[Observed]], bool] | None = None
+                     ) -> Iterator[LoopbackCapture]:
     """tcpdump on ``lo`` writing ``path`` while the block runs; stopped by PID with SIGINT.
 
     ``--immediate-mode`` matters: without it libpcap hands packets over in blocks that are
     only released after a timeout, and packets still in the current block when SIGINT
-    arrives are never written.  ``-Z root`` keeps tcpdump able to write a root-owned file.
+    arrives are never written.  ``-Z root`` keeps tcpdump able to write a root-owned file,
+    ``-B`` gives it a 64 MiB buffer.  On a busy machine tcpdump may still lag behind or
+    drop packets: after the block we wait until ``until(packets in the file)`` holds (the
+    traffic's last packet is in), and the result says whether the capture is whole
+    (``ok``), so that a test can run its exchange again rather than judge a partial file.
     """
     if os.geteuid() != 0:
         pytest.skip("capturing on lo needs root (CAP_NET_RAW)")
     if shutil.which("tcpdump") is None:
         pytest.skip("tcpdump not installed")
-    argv = ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-Z", "root",
+    argv = ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-B", "65536", "-Z", "root",
             "-w", os.fspath(path), bpf]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
+    result = LoopbackCapture(path)
     try:
         _wait_listening(proc)
-        yield path
+        yield result
+        if until is not None:
+            result.complete = _wait_until(path, until)
         _wait_stable(path)
     finally:
+        stderr = b""
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
-                proc.wait(10)
+                stderr = proc.communicate(timeout=10)[1]
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
+        found = _DROPPED.search(stderr)
+        result.dropped = int(found.group(1)) if found else 0
 
 
 def _wait_listening(proc: subprocess.Popen[bytes]) -> None:
@@ -120,6 +151,38 @@ def _wait_listening(proc: subprocess.Popen[bytes]) -> None:
         if not chunk:
             raise RuntimeError(f"tcpdump did not start: {seen.decode(errors='replace')}")
         seen += chunk
+
+
+def _wait_until(path: pathlib.Path, until: Callable[[list[Observed]], bool],
+                limit: float = 10.0) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if path.exists() and until(load(path)):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def tcp_closed(streams: int) -> Callable[[list[Observed]], bool]:
+    """``until`` for ``streams`` TCP connections: each has a FIN from both sides and an ACK
+    after them (the last packet of a graceful close, RFC 9293 3.6)."""
+
+    def check(packets: list[Observed]) -> bool:
+        numbers = number_streams(packets)
+        for s in range(streams):
+            fins: set[tuple[str, int | None]] = set()
+            done = False
+            for p in numbers.tcp_packets(packets, s):
+                assert p.tcp is not None
+                if p.tcp.flags & TCPFlags.FIN:
+                    fins.add((p.src, p.sport))
+                elif len(fins) == 2:
+                    done = True
+            if not done:
+                return False
+        return True
+
+    return check
 
 
 def _wait_stable(path: pathlib.Path, quiet: float = 0.25, limit: float = 5.0) -> None:

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from wirelab.errors import ExitCode
+from wirelab.wire.pcap import PcapWriter
 
 from .helpers import Talk
 from .test_handbuilt import REPLY, REQUEST, duplicated, in_order
@@ -106,6 +107,8 @@ def test_conversations_table(two_streams: pathlib.Path) -> None:
      "wirelab: no TCP stream 2: the capture has 2 (0..1)"),
     (["conversations", "{missing}"], ExitCode.BAD_INPUT, "cannot open: No such file"),
     (["follow", "{notpcap}"], ExitCode.BAD_INPUT, "not a pcap or pcapng file"),
+    (["flow", "{empty}"], ExitCode.BAD_INPUT,
+     "wirelab: the capture has no TCP, UDP or ICMP packet"),
     (["flow", "{f}", "--stream", "0", "--udp-stream", "0"], ExitCode.USAGE,
      "give --stream or --udp-stream, not both"),
 ])
@@ -113,8 +116,11 @@ def test_errors_are_one_line(two_streams: pathlib.Path, tmp_path: pathlib.Path,
                              args: list[str], code: int, message: str) -> None:
     notpcap = tmp_path / "notes.txt"
     notpcap.write_text("hello\n")
-    argv = [a.format(f=two_streams, missing=tmp_path / "nope.pcap", notpcap=notpcap)
-            for a in args]
+    empty = tmp_path / "empty.pcap"
+    with PcapWriter(empty) as out:  # one ARP frame: nothing to draw
+        out.write(bytes.fromhex("ffffffffffff020000000001" "0806") + bytes(28), (1, 0))
+    argv = [a.format(f=two_streams, missing=tmp_path / "nope.pcap", notpcap=notpcap,
+                     empty=empty) for a in args]
     done = wirelab(*argv)
     assert done.returncode == code
     assert message in done.stderr

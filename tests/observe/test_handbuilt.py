@@ -6,12 +6,14 @@ be tshark's on the same file."""
 from __future__ import annotations
 
 import pathlib
+import shutil
 from collections.abc import Callable
 
 import pytest
 
 from wirelab.observe import Phase, build_ladder, follow, load, number_streams
 from wirelab.observe.analysis import analyse_stream
+from wirelab.wire.pcapng import PcapngWriter
 from wirelab.wire.tcp import TCPFlags
 
 from .helpers import (
@@ -213,8 +215,8 @@ def test_port_reuse_starts_a_new_stream(tmp_path: pathlib.Path) -> None:
     assert [streams.tcp[n] for n in (1, 10, 11, 20)] == [0, 0, 1, 1]
     assert follow(talk.observed, 1).client_bytes == REQUEST
     path = talk.write(tmp_path / "reuse.pcap")
-    if needs_tshark.args[0]:  # skipif condition: tshark missing
-        return
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark not installed: the numbering was checked, not compared")
     rows = tshark_fields(path, ["tcp.stream"])
     assert [int(r["tcp.stream"]) for r in rows] == [streams.tcp[p.number]
                                                      for p in talk.observed]
@@ -232,3 +234,19 @@ def test_syn_flags_only() -> None:
     ladder = build_ladder(talk.observed, 0)
     assert [a.phase for a in ladder.arrows] == [Phase.HANDSHAKE, Phase.TEARDOWN]
     assert ladder.arrows[1].label == "[RST, ACK]"
+
+
+def test_pcapng_input_gives_the_same_result(tmp_path: pathlib.Path) -> None:
+    """The same frames in a pcapng file (two interfaces, nanosecond resolution)."""
+    talk = Talk()
+    swapped(talk)
+    path = tmp_path / "swapped.pcapng"
+    with PcapngWriter(path) as out:
+        out.add_interface()
+        out.add_interface()  # a second, unused interface: ids must not confuse anything
+        for ts, frame in talk.frames:
+            out.write(frame, divmod(ts, 10**9))
+    packets = load(path)
+    assert [(p.number, p.ts_ns, p.tcp) for p in packets] == \
+        [(p.number, p.ts_ns, p.tcp) for p in talk.observed]
+    assert follow(packets, 0).client_bytes == REQUEST

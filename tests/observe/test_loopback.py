@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,10 +21,26 @@ from dataclasses import dataclass
 
 import pytest
 
-from wirelab.observe import Phase, build_ladder, conversations, follow, load, number_streams
+from wirelab.observe import (
+    Observed,
+    Phase,
+    build_ladder,
+    conversations,
+    follow,
+    load,
+    number_streams,
+)
 from wirelab.observe.analysis import analyse_stream
+from wirelab.wire.ipv4 import IPProto
 
-from .helpers import free_port, loopback_capture, needs_tshark, tshark_fields, tshark_marks
+from .helpers import (
+    free_port,
+    loopback_capture,
+    needs_tshark,
+    tcp_closed,
+    tshark_fields,
+    tshark_marks,
+)
 
 BLOB_SIZE = 300_000  # several segments even with loopback's 64 KiB MTU
 UDP_MESSAGES = [b"first datagram", b"second, a bit longer datagram", b"3"]
@@ -89,12 +106,24 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     udp_port = free_port(socket.SOCK_DGRAM)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    path = tmp_path_factory.mktemp("cap") / "loopback.pcap"
+    folder = tmp_path_factory.mktemp("cap")
+
+    def complete(packets: list[Observed]) -> bool:
+        udp = [p for p in packets if p.proto == IPProto.UDP]
+        return len(udp) == 2 * len(UDP_MESSAGES) and tcp_closed(3)(packets)
+
     try:
-        with loopback_capture(path, f"tcp port {http_port} or udp port {udp_port}"):
-            exchanges = [_http_get(http_port, p) for p in ("/blob.bin", "/small.txt",
-                                                           "/missing")]
-            replies = _udp_echo(udp_port)
+        for attempt in range(3):  # again if tcpdump lost packets on a busy machine
+            path = folder / f"loopback{attempt}.pcap"
+            with loopback_capture(path, f"tcp port {http_port} or udp port {udp_port}",
+                                  until=complete) as cap:
+                exchanges = [_http_get(http_port, p) for p in ("/blob.bin", "/small.txt",
+                                                               "/missing")]
+                replies = _udp_echo(udp_port)
+            if cap.ok:
+                break
+        else:
+            pytest.fail(f"tcpdump lost packets in 3 attempts (last: {cap})")
     finally:
         server.shutdown()
         server.server_close()
@@ -143,13 +172,15 @@ def test_ladder_phases_and_relative_numbers(recorded: Recorded) -> None:
         first_reply = next(a for a in arrows if a.src == 1 and a.length)
         assert (first_reply.seq, first_reply.ack) == (1, 1 + len(exchange.request))
         assert sum(a.length or 0 for a in arrows if a.src == 1) >= len(exchange.response)
-        # teardown: a FIN from each side, at the end of what each sent
+        # teardown: a FIN from each side, at the end of what each sent (a FIN may carry
+        # the last data: it takes the sequence number after that data)
         fins = {a.src: a for a in arrows if "FIN" in a.label}
-        assert fins[0].seq == 1 + len(exchange.request)
-        assert fins[1].seq == 1 + len(exchange.response)
+        assert fins[0].seq + (fins[0].length or 0) == 1 + len(exchange.request)
+        assert fins[1].seq + (fins[1].length or 0) == 1 + len(exchange.response)
         assert all(a.phase is Phase.TEARDOWN for a in fins.values())
         assert arrows[-1].phase is Phase.TEARDOWN
-        assert not any(a.alert for a in arrows), [a.info for a in arrows if a.alert]
+        # (no "no marks" check: on a busy machine a real zero window can happen; the marks
+        # that do appear are compared with tshark's below)
 
 
 def test_conversations(recorded: Recorded) -> None:
@@ -173,13 +204,15 @@ def test_streams_numbers_and_marks_agree_with_tshark(recorded: Recorded) -> None
     streams = number_streams(packets)
     rows = {int(r["frame.number"]): r for r in tshark_fields(
         recorded.path, ["tcp.stream", "udp.stream", "tcp.seq", "tcp.ack", "tcp.len",
-                        "tcp.window_size"])}
+                        "tcp.window_size", "frame.time_relative"])}
     assert sorted(rows) == [p.number for p in packets]
     analysis = {}
     for s in range(streams.tcp_count):
         analysis.update(analyse_stream(streams.tcp_packets(packets, s)))
+    times = {a.number: a.time for a in build_ladder(packets).arrows}
     for p in packets:
         row = rows[p.number]
+        assert times[p.number] == pytest.approx(float(row["frame.time_relative"]), abs=1e-6)
         if p.tcp is None:
             assert int(row["udp.stream"]) == streams.udp[p.number]
             continue
@@ -237,3 +270,53 @@ def test_cli_end_to_end(recorded: Recorded, tmp_path: pathlib.Path) -> None:
     convs = json.loads(_wirelab("conversations", str(recorded.path), "--json").stdout)
     assert [(c["proto"], c["stream"]) for c in convs] == \
         [("tcp", 0), ("tcp", 1), ("tcp", 2), ("udp", 0)]
+
+
+def test_ipv6_loopback(tmp_path: pathlib.Path) -> None:
+    """The same over ::1: endpoints in brackets, bytes exact, numbers as tshark's."""
+    listener = socket.socket(socket.AF_INET6)
+    listener.bind(("::1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    question, answer = b"ping over IPv6\n" * 50, os.urandom(70_000)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            got = b""
+            while len(got) < len(question):
+                got += conn.recv(65536)
+            conn.sendall(answer)
+
+    with listener:
+        for attempt in range(3):  # again if tcpdump lost packets on a busy machine
+            pcap = tmp_path / f"v6-{attempt}.pcap"
+            with loopback_capture(pcap, f"ip6 and tcp port {port}",
+                                  until=tcp_closed(1)) as cap:
+                thread = threading.Thread(target=serve)
+                thread.start()
+                with socket.create_connection(("::1", port), timeout=10) as s:
+                    s.sendall(question)
+                    got = b""
+                    while chunk := s.recv(65536):
+                        got += chunk
+                thread.join(10)
+            if cap.ok:
+                break
+        else:
+            pytest.fail(f"tcpdump lost packets in 3 attempts (last: {cap})")
+    assert got == answer
+    packets = load(pcap)
+    fs = follow(packets, 0)
+    assert (fs.client_bytes, fs.server_bytes) == (question, answer)
+    assert fs.server == f"[::1]:{port}"
+    ladder = build_ladder(packets, 0)
+    assert ladder.endpoints[1] == f"[::1]:{port}"
+    assert [a.label for a in ladder.arrows[:3]] == ["[SYN]", "[SYN, ACK]", "[ACK]"]
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark not installed: bytes and ladder checked, not compared")
+    rows = tshark_fields(pcap, ["tcp.stream", "tcp.seq", "tcp.ack"])
+    assert [(int(r["tcp.stream"]), int(r["tcp.seq"])) for r in rows] == \
+        [(0, a.seq) for a in ladder.arrows]
+    assert tshark_marks(pcap) == {n: a.tshark_fields()
+                                  for n, a in analyse_stream(packets).items()}

@@ -14,7 +14,7 @@ import pytest
 from wirelab.observe import build_ladder, follow, load
 from wirelab.observe.analysis import Mark, analyse_stream
 
-from .helpers import loopback_capture, needs_tshark, tshark_marks
+from .helpers import loopback_capture, needs_tshark, tcp_closed, tshark_marks
 
 PAYLOAD_SIZE = 1_500_000
 
@@ -39,17 +39,23 @@ def test_zero_window_marks_agree_with_tshark(tmp_path: pathlib.Path) -> None:
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     port = listener.getsockname()[1]
-    received: list[bytes] = []
-    pcap = tmp_path / "zero.pcap"
-    with listener, loopback_capture(pcap, f"tcp port {port}"):
-        thread = threading.Thread(target=_slow_receiver, args=(listener, received))
-        thread.start()
-        with socket.socket() as sender:
-            sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
-            sender.connect(("127.0.0.1", port))
-            sender.sendall(payload)
-            sender.shutdown(socket.SHUT_WR)
-            thread.join(60)
+    with listener:
+        for attempt in range(3):  # again if tcpdump lost packets on a busy machine
+            received: list[bytes] = []
+            pcap = tmp_path / f"zero-{attempt}.pcap"
+            with loopback_capture(pcap, f"tcp port {port}", until=tcp_closed(1)) as cap:
+                thread = threading.Thread(target=_slow_receiver, args=(listener, received))
+                thread.start()
+                with socket.socket() as sender:
+                    sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+                    sender.connect(("127.0.0.1", port))
+                    sender.sendall(payload)
+                    sender.shutdown(socket.SHUT_WR)
+                    thread.join(60)
+            if cap.ok:
+                break
+        else:
+            pytest.fail(f"tcpdump lost packets in 3 attempts (last: {cap})")
     assert received == [payload]
 
     packets = load(pcap)

@@ -40,6 +40,7 @@ Modules, one concept each:
 * :mod:`.follow` -- :func:`follow` / :func:`reassemble` and the sans-IO :class:`Reassembler`:
   bytes by sequence number, retransmissions and overlaps once, reordering undone,
   wraparound handled, holes reported as gaps; :mod:`.dump` shows them as ASCII or hex.
+* :mod:`.dissect` (``wirelab dissect``, not part of this API) -- tshark-style packet lines.
 * :mod:`.filter` -- :func:`parse_filter`: ``tcp``, ``udp``, ``icmp``, ``[src|dst] host A``,
   ``[src|dst] port N``, ``stream N`` with ``and`` / ``or`` / ``not`` / parentheses.
 

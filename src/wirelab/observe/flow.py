@@ -11,10 +11,11 @@ Each TCP arrow also carries the phase of its connection (curriculum 1.3):
 
 * **handshake**: from the SYN to the ACK that completes the three-way handshake (RFC 9293
   3.5), or to the first segment with data if that ACK carries data or is missing;
-* **data**: everything up to and including the last segment that carries data, and the bare
-  ACKs that follow it before anyone closes -- so a FIN sent while the other side is still
-  sending (a half-close, RFC 9293 3.6) stays in the data phase;
-* **teardown**: from the first FIN or RST after the last data on, to the end.
+* **data**: the segments that carry data, and the bare ACKs that follow the last of them
+  before anyone closes -- so a FIN sent while the other side is still sending (a
+  half-close, RFC 9293 3.6) stays in the data phase;
+* **teardown**: from the first FIN or RST at or after the last segment with data (a FIN that
+  carries the last data opens it), to the end.
 
 A capture that starts after the SYN has no handshake phase; one that stops before any FIN or
 RST has no teardown phase.  Phases never go back, so a renderer can mark each one once.
@@ -154,10 +155,10 @@ def tcp_phases(packets: Sequence[Observed]) -> dict[int, Phase]:
 
 # --- labels ------------------------------------------------------------------------------
 
-_ICMP_NAMES = {ICMPType.ECHO_REQUEST: "Echo (ping) request", ICMPType.ECHO_REPLY:
+_ICMP_NAMES: dict[int, str] = {ICMPType.ECHO_REQUEST: "Echo (ping) request", ICMPType.ECHO_REPLY:
                "Echo (ping) reply", ICMPType.DEST_UNREACHABLE: "Destination unreachable",
                ICMPType.TIME_EXCEEDED: "Time-to-live exceeded", ICMPType.REDIRECT: "Redirect"}
-_ICMPV6_NAMES = {ICMPv6Type.ECHO_REQUEST: "Echo (ping) request",
+_ICMPV6_NAMES: dict[int, str] = {ICMPv6Type.ECHO_REQUEST: "Echo (ping) request",
                  ICMPv6Type.ECHO_REPLY: "Echo (ping) reply",
                  ICMPv6Type.DEST_UNREACHABLE: "Destination unreachable",
                  ICMPv6Type.TIME_EXCEEDED: "Time exceeded",
@@ -184,7 +185,7 @@ def _tcp_text(p: Observed, a: SegmentAnalysis) -> tuple[str, str]:
 def _icmp_text(p: Observed) -> tuple[str, str]:
     icmp = p.icmp
     assert icmp is not None
-    names: dict[int, str] = _ICMP_NAMES if icmp.version == 4 else _ICMPV6_NAMES
+    names = _ICMP_NAMES if icmp.version == 4 else _ICMPV6_NAMES
     label = names.get(icmp.type, f"type {icmp.type}")
     if icmp.version == 4 and icmp.type == ICMPType.DEST_UNREACHABLE:
         try:
@@ -218,7 +219,9 @@ def build_ladder(packets: Sequence[Observed], stream: int | None = None, *,
         flt = parse_filter(where) if isinstance(where, str) else where
         chosen = [p for p in chosen if flt(p, streams.stream_of(p))]
     if not chosen:
-        raise NoPacketsError("no packet matches" + (f" the filter {where!r}" if where else ""))
+        if where is not None:
+            raise NoPacketsError(f"no packet matches the filter {where!r}")
+        raise NoPacketsError("the capture has no TCP, UDP or ICMP packet")
     analysis, phases = _tcp_context(packets, chosen, streams)
     zero = origin_ns(packets)
     endpoints: list[str] = []

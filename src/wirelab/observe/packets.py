@@ -31,6 +31,8 @@ from wirelab.wire.tcp import MSS, TCP, SACKPermitted, TCPFlags, WindowScale
 from wirelab.wire.udp import UDP
 
 NS = 1_000_000_000
+PROTO_NAMES: dict[int, str] = {IPProto.TCP: "TCP", IPProto.UDP: "UDP", IPProto.ICMP: "ICMP",
+                               IPProto.ICMPV6: "ICMPv6"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +104,7 @@ class Observed:
 
     @property
     def proto_name(self) -> str:
-        return {IPProto.TCP: "TCP", IPProto.UDP: "UDP", IPProto.ICMP: "ICMP",
-                IPProto.ICMPV6: "ICMPv6"}.get(self.proto, str(self.proto))
+        return PROTO_NAMES.get(self.proto, str(self.proto))
 
 
 def endpoint(addr: str, port: int | None) -> str:
