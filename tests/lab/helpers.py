@@ -66,8 +66,9 @@ def assert_lab_gone(name: str, state: LabState, identities: set[str]) -> None:
     assert not LabDir(name).path.exists(), "the lab's record directory is still there"
     for host, path in state.netns.items():
         assert not os.path.exists(path), f"namespace file of {host} still there: {path}"
-    for folder in state.etc_dirs.values():
-        assert not os.path.exists(folder), f"{folder} still there"
+    for files in state.etc_files.values():
+        for path in files.values():
+            assert not os.path.exists(path), f"{path} still there"
     procs = list(state.services) + ([state.keeper] if state.keeper else [])
     alive = [f"{p.role}:{p.pid}" for p in procs if p.alive()]
     assert not alive, f"processes still alive: {alive}"

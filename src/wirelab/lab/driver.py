@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,7 +27,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from wirelab.errors import LabError
 from wirelab.lab import nsops
-from wirelab.lab.plan import Interface, Plan
+from wirelab.lab.nlbatch import Batch
+from wirelab.lab.plan import Plan
 from wirelab.lab.shaping import Shaping
 
 NETEM_HANDLE = 0x10000  # 1:
@@ -52,35 +54,21 @@ def _sysctls(plan: Plan, host: str | None) -> dict[str, str]:
         # Before any interface exists, so each new one inherits it from "default": captures
         # then show the lesson's packets, not router solicitations and MLD reports.
         settings["net.ipv6.conf.default.disable_ipv6"] = "1"
-        settings["net.ipv6.conf.all.disable_ipv6"] = "1"
-    if host is not None:
-        settings["net.ipv4.ip_forward"] = "1" if plan.forwarding[host] else "0"
-        # Let any user send ICMP echo through an unprivileged ICMP socket (icmp(7)).
-        settings["net.ipv4.ping_group_range"] = "0 2147483647"
+    if host is not None and plan.forwarding[host]:
+        settings["net.ipv4.ip_forward"] = "1"  # a new namespace starts with 0
     return settings
 
 
-def _apply_sysctls(path: str, settings: dict[str, str]) -> None:
-    optional = {k: v for k, v in settings.items() if ".ipv6." in k or "ping_group" in k}
-    nsops.write_sysctl_in(path, {k: v for k, v in settings.items() if k not in optional})
-    for key, value in optional.items():
-        try:
-            nsops.write_sysctl_in(path, {key: value})
-        except FileNotFoundError:  # a kernel without IPv6: nothing to disable
-            pass
-        except OSError as exc:
-            # EINVAL: in a user namespace only the mapped group IDs may be named; there the
-            # lab's processes are root of the namespace and need no unprivileged ICMP socket.
-            if exc.errno != errno.EINVAL:
-                raise
+def _new_namespace(path: str, settings: dict[str, str]) -> socket.socket:
+    """Create the namespace; set its sysctls and open its netlink socket while inside."""
 
+    def inside() -> socket.socket:
+        nsops.write_sysctls(settings, optional=(".ipv6.",))
+        return nsops.new_netlink_socket()
 
-def create_namespaces(plan: Plan, paths: dict[str, str], switch: str) -> None:
-    """Create the switch namespace and one per host, with their sysctls."""
-    for host in [None, *plan.hosts]:
-        path = switch if host is None else paths[host]
-        nsops.create_netns(path)
-        _apply_sysctls(path, _sysctls(plan, host))
+    sock = nsops.create_netns(path, inside)
+    assert sock is not None
+    return sock
 
 
 def build(plan: Plan, paths: dict[str, str], switch: str) -> list[str]:
@@ -88,76 +76,105 @@ def build(plan: Plan, paths: dict[str, str], switch: str) -> list[str]:
 
     Returns the ``host:ifname`` keys whose delay/loss needs the userspace shaper (no netem).
     """
-    userspace: list[str] = []
+    socks: dict[str | None, socket.socket] = {}
     try:
-        create_namespaces(plan, paths, switch)
-        with rtnl(switch) as sw:
-            bridges = _bridges(sw, plan)
-            _cables(sw, plan, paths, bridges)
+        socks[None] = _new_namespace(switch, _sysctls(plan, None))
         for host in plan.hosts:
-            with rtnl(paths[host]) as ipr:
-                userspace += _configure_host(ipr, plan, host)
-        return userspace
-    except NetlinkError as exc:
-        raise LabError(f"building the lab failed: netlink error {exc.code} "
-                       f"({os.strerror(exc.code)})") from None
+            socks[host] = _new_namespace(paths[host], _sysctls(plan, host))
+        fds = {h: os.open(paths[h], os.O_RDONLY | os.O_CLOEXEC) for h in plan.hosts}
+        try:
+            _switch(Batch(socks[None], "switch"), plan, fds)
+            _host_cables(plan, socks, fds)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        for host in plan.hosts:
+            _configure_host(Batch(socks[host], f"host {host}"), plan, host)
+    finally:
+        for sock in socks.values():
+            sock.close()
+    return _topology_shaping(plan, paths)
 
 
-def _bridges(sw: IPRoute, plan: Plan) -> dict[str, int]:
-    sw.link("set", index=1, state="up")
+def _veth(name: str, index: int, peer: str, peer_index: int, peer_fd: int,
+          master: int | None = None) -> list[Any]:
+    # The peer is created straight in its namespace (IFLA_NET_NS_FD) with the index it will
+    # have there; it cannot be set up yet (its other half does not exist): the host does it.
+    attrs: list[Any] = [["IFLA_IFNAME", name]]
+    if master is not None:
+        attrs.append(["IFLA_MASTER", master])
+    attrs.append(["IFLA_LINKINFO", {"attrs": [
+        ["IFLA_INFO_KIND", "veth"],
+        ["IFLA_INFO_DATA", {"attrs": [["VETH_INFO_PEER", {
+            "index": peer_index, "flags": 0, "change": 0,
+            "attrs": [["IFLA_IFNAME", peer], ["IFLA_NET_NS_FD", peer_fd]]}]]}]]}])
+    return attrs
+
+
+def _switch(batch: Batch, plan: Plan, fds: dict[str, int]) -> None:
+    """The bridges, and one cable from each bridge port to its host, in one batch."""
+    index = 2  # 1 is lo
     bridges = {}
     for seg in plan.topology.segments:
-        name = f"br-{seg}"
-        # No STP (the default): ports forward at once.  Ageing stays at the kernel default.
-        sw.link("add", ifname=name, kind="bridge", state="up")
-        bridges[seg] = sw.link_lookup(ifname=name)[0]
-    return bridges
+        # No STP (the default): ports forward at once.
+        batch.link(f"bridge br-{seg}", [["IFLA_IFNAME", f"br-{seg}"],
+                                        ["IFLA_LINKINFO", {"attrs": [["IFLA_INFO_KIND",
+                                                                      "bridge"]]}]],
+                   index=index, up=True)
+        bridges[seg] = index
+        index += 1
+    for host in plan.hosts:
+        for position, iface in enumerate(plan.interfaces[host]):
+            if iface.segment is None or iface.port is None:
+                continue
+            batch.link(f"cable {iface.port} <-> {host}:{iface.name}",
+                       _veth(iface.port, index, iface.name, 2 + position, fds[host],
+                             bridges[iface.segment]), index=index, up=True)
+            index += 1
+    batch.commit()
 
 
-def _cables(sw: IPRoute, plan: Plan, paths: dict[str, str], bridges: dict[str, int]) -> None:
+def _host_cables(plan: Plan, socks: dict[str | None, socket.socket],
+                 fds: dict[str, int]) -> None:
+    """Host-to-host cables, created from the first host's namespace."""
     done: set[tuple[str, str]] = set()
     for host in plan.hosts:
-        for iface in plan.interfaces[host]:
-            if iface.segment is not None:
-                fd = os.open(paths[host], os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    sw.link("add", ifname=iface.port, kind="veth", state="up",
-                            master=bridges[iface.segment],
-                            peer={"ifname": iface.name, "net_ns_fd": fd})
-                finally:
-                    os.close(fd)
-            elif iface.peer is not None and (iface.peer[0], iface.peer[1]) not in done:
-                _host_cable(plan, paths, iface)
-                done.add((host, iface.name))
+        batch = Batch(socks[host], f"host {host}")
+        for position, iface in enumerate(plan.interfaces[host]):
+            if iface.peer is None or iface.peer in done:
+                continue
+            other, other_if = iface.peer
+            other_pos = [i.name for i in plan.interfaces[other]].index(other_if)
+            batch.link(f"cable {host}:{iface.name} <-> {other}:{other_if}",
+                       _veth(iface.name, 2 + position, other_if, 2 + other_pos, fds[other]),
+                       index=2 + position)
+            done.add((host, iface.name))
+        batch.commit()
 
 
-def _host_cable(plan: Plan, paths: dict[str, str], iface: Interface) -> None:
-    assert iface.peer is not None
-    other_host, other_if = iface.peer
-    fd = os.open(paths[other_host], os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        with rtnl(paths[iface.host]) as ipr:
-            ipr.link("add", ifname=iface.name, kind="veth",
-                     peer={"ifname": other_if, "net_ns_fd": fd})
-    finally:
-        os.close(fd)
-
-
-def _configure_host(ipr: IPRoute, plan: Plan, host: str) -> list[str]:
-    ipr.link("set", index=1, state="up")  # lo is always index 1 in a fresh namespace
-    index = {}
-    userspace = []
-    for iface in plan.interfaces[host]:
-        idx = ipr.link_lookup(ifname=iface.name)[0]
-        index[iface.name] = idx
-        ipr.link("set", index=idx, state="up")
-        ipr.addr("add", index=idx, address=str(iface.address.ip),
-                 prefixlen=iface.address.network.prefixlen,
-                 broadcast=str(iface.address.network.broadcast_address))
-        if not iface.shaping.empty and _shape(ipr, idx, iface.shaping):
-            userspace.append(f"{host}:{iface.name}")
+def _configure_host(batch: Batch, plan: Plan, host: str) -> None:
+    batch.set_up(1, "lo")
+    for position, iface in enumerate(plan.interfaces[host]):
+        batch.set_up(2 + position, iface.name)
+        batch.address(2 + position, str(iface.address.ip), iface.address.network.prefixlen,
+                      str(iface.address.network.broadcast_address))
+    names = {iface.name: 2 + p for p, iface in enumerate(plan.interfaces[host])}
     for route in plan.routes[host]:
-        ipr.route("add", dst=str(route.dst), gateway=str(route.via), oif=index[route.dev])
+        batch.route(str(route.dst.network_address), route.dst.prefixlen, str(route.via),
+                    names[route.dev])
+    batch.commit()
+
+
+def _topology_shaping(plan: Plan, paths: dict[str, str]) -> list[str]:
+    userspace = []
+    for host in plan.hosts:
+        shaped = [(p, i) for p, i in enumerate(plan.interfaces[host]) if not i.shaping.empty]
+        if not shaped:
+            continue
+        with rtnl(paths[host]) as ipr:
+            for position, iface in shaped:
+                if _shape(ipr, 2 + position, iface.shaping):
+                    userspace.append(f"{host}:{iface.name}")
     return userspace
 
 

@@ -30,7 +30,6 @@ from wirelab.lab import nsops
 from wirelab.lab.state import proc_start_time
 
 T = TypeVar("T")
-ETC_FILES = ("hosts", "resolv.conf")
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class Target:
     keeper_pid: int | None = None
     keeper_start: int | None = None
     netns: str | None = None  # None: stay in the keeper's own namespace (driver work)
-    etc_dir: str | None = None
+    etc_files: tuple[tuple[str, str], ...] = ()  # (name under /etc, file to mount there)
     hostname: str | None = None
 
 
@@ -99,11 +98,8 @@ class Entry:
         nsops.unshare(nsops.CLONE_NEWNS | nsops.CLONE_NEWUTS)
         # Slave: our bind mounts stay ours, while the lab's unmounts still reach us.
         nsops.mount(None, "/", None, nsops.MS_REC | nsops.MS_SLAVE)
-        if target.etc_dir:
-            for name in ETC_FILES:
-                source = os.path.join(target.etc_dir, name)
-                if os.path.exists(source):
-                    nsops.mount(source, f"/etc/{name}", None, nsops.MS_BIND)
+        for name, source in target.etc_files:
+            nsops.mount(source, f"/etc/{name}", None, nsops.MS_BIND)
         try:  # so that /sys/class/net lists this host's interfaces; cosmetic if refused
             nsops.mount("sysfs", "/sys", "sysfs", 0)
         except OSError:

@@ -16,6 +16,7 @@ processes by PID (checked against their recorded start time), never by name:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -60,7 +61,7 @@ def host_target(state: LabState, host: str) -> enter.Target:
                        f"{', '.join(h for h in state.netns if h != SWITCH)})")
     base = keeper_target(state)
     return enter.Target(base.keeper_pid, base.keeper_start, state.netns[host],
-                        state.etc_dirs.get(host), host)
+                        tuple(state.etc_files.get(host, {}).items()), host)
 
 
 def privileged(state: LabState, func: Callable[..., T], *args: Any,
@@ -117,8 +118,6 @@ def up(name: str, topology: Topology, plan: Plan, services: bool, messages: list
                          services_enabled=services)
         for host in [SWITCH, *plan.hosts]:
             state.netns[host] = ldir.netns_path(host, mode)
-        for host in plan.hosts:
-            state.etc_dirs[host] = ldir.etc_dir(host, mode)
         ldir.save(state)  # write-ahead: from here on, `down` knows every name
         try:
             userspace = _build(ldir, state, plan, driver.build, children)
@@ -162,12 +161,30 @@ def _build(ldir: LabDir, state: LabState, plan: Plan, build: Callable[..., list[
         userspace = privileged(state, build, plan, paths, state.netns[SWITCH])
     except OSError as exc:
         raise LabError(f"building lab {state.name} failed: {exc}") from None
-    for host in plan.hosts:
-        folder = Path(state.etc_dirs[host])
-        folder.mkdir(mode=0o755, parents=True, exist_ok=True)
-        (folder / "hosts").write_text(plan.hosts_file(host, state.name))
-        (folder / "resolv.conf").write_text(plan.resolv_conf(host, state.name))
+    _write_etc_files(ldir, state, plan)
     return userspace
+
+
+def _write_etc_files(ldir: LabDir, state: LabState, plan: Plan) -> None:
+    """Each host's /etc/hosts and resolv.conf, bind-mounted over /etc by :mod:`enter`.
+
+    Files with the same content are written once (on a star of 200 hosts they all are the
+    same): one file per content, named by its digest.
+    """
+    folder = ldir.path / "etc"
+    folder.mkdir(mode=0o755, exist_ok=True)
+    written: set[Path] = set()
+    for host in plan.hosts:
+        files = {"hosts": plan.hosts_file(host, state.name),
+                 "resolv.conf": plan.resolv_conf(host, state.name)}
+        state.etc_files[host] = {}
+        for name, content in files.items():
+            digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+            path = folder / f"{digest}.{name}"
+            if path not in written:
+                path.write_text(content)
+                written.add(path)
+            state.etc_files[host][name] = str(path)
 
 
 def _start_services(ldir: LabDir, state: LabState, plan: Plan,
@@ -298,8 +315,6 @@ def _teardown(ldir: LabDir, state: LabState,
     for path in state.netns.values():
         if state.mode == "root" and nsops.remove_netns(path):
             report.append(f"namespace {os.path.basename(path)}")
-    for folder in state.etc_dirs.values():
-        _remove_dir(Path(folder))
     _reap(children or [])
     ldir.remove()
     return report
@@ -359,11 +374,3 @@ def _end(procs: list[ProcRecord], report: list[str], what: str) -> None:
     still = [p for p in procs if proc_alive(p.pid, p.start)]
     if still:
         raise LabError(f"cannot end process(es) {', '.join(str(p.pid) for p in still)}")
-
-
-def _remove_dir(folder: Path) -> None:
-    if not folder.is_dir():
-        return
-    for entry in folder.iterdir():
-        entry.unlink()
-    folder.rmdir()

@@ -16,8 +16,9 @@ import ctypes
 import errno
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 # <sched.h> and <sys/mount.h>
 CLONE_NEWNS = 0x00020000
@@ -32,6 +33,7 @@ MS_SLAVE = 0x80000
 MS_SHARED = 0x100000
 MNT_DETACH = 0x2
 NETLINK_ROUTE = 0
+T = TypeVar("T")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
@@ -97,12 +99,13 @@ def netns_entered(path: str) -> Iterator[None]:
         os.close(home)
 
 
-def create_netns(path: str) -> None:
+def create_netns(path: str, inside: Callable[[], T] | None = None) -> T | None:
     """Create a network namespace and keep it alive by bind-mounting it onto ``path``.
 
-    The file is created first with O_EXCL so that two labs can never share a namespace, and so
-    that a crash between the two steps leaves only an empty file that :func:`remove_netns`
-    deletes.
+    ``inside``, if given, runs while the thread is in the new namespace (sysctls, opening a
+    netlink socket) and its result is returned: no second setns() to get back in.  The file
+    is created first with O_EXCL so that two labs can never share a namespace, and so that a
+    crash between the two steps leaves only an empty file that :func:`remove_netns` deletes.
     """
     os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -110,6 +113,7 @@ def create_netns(path: str) -> None:
         unshare(CLONE_NEWNET)
         try:
             mount("/proc/thread-self/ns/net", path, None, MS_BIND)
+            return inside() if inside is not None else None
         finally:
             setns(home, CLONE_NEWNET)
     finally:
@@ -141,20 +145,35 @@ def netlink_socket_in(path: str) -> socket.socket:
     pyroute2 drives the socket through asyncio's datagram transport.
     """
     with netns_entered(path):
-        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+        return new_netlink_socket()
+
+
+def write_sysctls(settings: dict[str, str], optional: tuple[str, ...] = ()) -> None:
+    """Write ``/proc/sys/net/...`` values in the calling thread's network namespace.
+
+    The kernel resolves the net sysctl tables against the *current task's* namespace when a
+    file under /proc/sys/net is looked up, so a thread that entered a namespace changes that
+    namespace only.  Keys containing one of ``optional`` may fail (a kernel without IPv6, a
+    value a user namespace may not set) without an error.
+    """
+    for key, value in settings.items():
+        try:
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as handle:
+                handle.write(value)
+        except OSError:
+            if not any(part in key for part in optional):
+                raise
 
 
 def write_sysctl_in(path: str, settings: dict[str, str]) -> None:
-    """Write ``/proc/sys/net/...`` values inside a namespace.
-
-    The kernel resolves the net sysctl tables against the *current task's* namespace when a
-    file under /proc/sys/net is looked up, so writing from a thread that entered the namespace
-    changes that namespace only.
-    """
+    """:func:`write_sysctls` inside the namespace at ``path``."""
     with netns_entered(path):
-        for key, value in settings.items():
-            with open("/proc/sys/" + key.replace(".", "/"), "w") as handle:
-                handle.write(value)
+        write_sysctls(settings)
+
+
+def new_netlink_socket() -> socket.socket:
+    """An rtnetlink socket in the calling thread's namespace (SOCK_DGRAM, for pyroute2)."""
+    return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
 
 
 def ensure_shared_netns_dir(directory: str) -> None:

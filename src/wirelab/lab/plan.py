@@ -101,11 +101,13 @@ class Plan:
 
     def hosts_file(self, host: str, lab: str) -> str:
         """``/etc/hosts`` of a host: itself, and every lab name when there is no DNS server."""
-        lines = [f"# wirelab lab {lab}: /etc/hosts of {host}",
-                 "127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         # With a DNS server in the lab, other names go through it, so resolving "server" puts
-        # real DNS packets on the wire; without one, /etc/hosts knows everybody.
+        # real DNS packets on the wire; without one, /etc/hosts knows everybody (and is then
+        # the same file for every host).
         names = [host] if self.dns_host() else self.hosts
+        whose = f"/etc/hosts of {host}" if self.dns_host() else "/etc/hosts of every host"
+        lines = [f"# wirelab lab {lab}: {whose}",
+                 "127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         for name in names:
             for iface in self.interfaces[name]:
                 lines.append(f"{iface.address.ip}\t{name}.{DOMAIN} {name}")

@@ -27,7 +27,6 @@ from wirelab.errors import LabError
 
 LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
 NETNS_RUN_DIR = "/run/netns"
-ETC_NETNS_DIR = "/etc/netns"
 SWITCH = "_switch"  # the hidden namespace holding a lab's bridges (not a valid host name)
 
 
@@ -115,7 +114,7 @@ class LabState:
     created: float = field(default_factory=time.time)
     builder_pid: int = field(default_factory=os.getpid)
     netns: dict[str, str] = field(default_factory=dict)  # host (or SWITCH) -> path
-    etc_dirs: dict[str, str] = field(default_factory=dict)  # host -> dir of hosts/resolv.conf
+    etc_files: dict[str, dict[str, str]] = field(default_factory=dict)  # host -> name -> file
     keeper: ProcRecord | None = None
     services: list[ProcRecord] = field(default_factory=list)
     shaping: dict[str, dict[str, float | int]] = field(default_factory=dict)  # "host:if" -> ..
@@ -152,11 +151,6 @@ class LabDir:
             # The standard place, so that `ip netns exec wl-LAB.HOST ...` works too.
             return f"{NETNS_RUN_DIR}/wl-{self.name}.{host}"
         return str(self.path / "ns" / host)
-
-    def etc_dir(self, host: str, mode: str) -> str:
-        if mode == "root":
-            return f"{ETC_NETNS_DIR}/wl-{self.name}.{host}"
-        return str(self.path / "etc" / host)
 
     def exists(self) -> bool:
         return self.state_file.exists()
