@@ -136,3 +136,19 @@ def test_http_requests_only_is_an_accepted_reading(tmp_path: Path) -> None:
     verdict = exercise("2.3").verify(ev)
     assert not verdict.passed and f"DNS {truth['DNS'] + 1} (capture: {truth['DNS']})" in \
         verdict.reason
+
+
+def test_offloaded_checksum_is_not_wrong_but_a_bad_one_is(tmp_path: Path) -> None:
+    import socket as so
+
+    from wirelab.wire.checksum import pseudo_int
+
+    body = Custom(version=2, type=1, payload=b"This is my custom data").encode()
+    frame = bytearray(udp4(CLIENT, SERVER, 999, 12345, body))
+    at = len(frame) - len(body) - 2  # the checksum field: the last 2 octets of the header
+    partial = pseudo_int(so.inet_aton(CLIENT[1]), so.inet_aton(SERVER[1]), 17,
+                         8 + len(body)) % 0xFFFF
+    frame[at:at + 2] = partial.to_bytes(2, "big")  # what the kernel leaves for the NIC
+    assert judge(tmp_path, "2.4", [bytes(frame)]).passed
+    frame[at:at + 2] = ((partial + 1) % 0xFFFF).to_bytes(2, "big")
+    assert judge(tmp_path, "2.4", [bytes(frame)]).reason.startswith("UDP checksum 0x")

@@ -8,12 +8,14 @@ with :func:`wirelab.wire.packet.decode_frame`.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from wirelab.observe.packets import Observed
 from wirelab.wire.capture import open_capture
+from wirelab.wire.checksum import pseudo_int
 from wirelab.wire.custom import Custom
 from wirelab.wire.ipv4 import IPProto, IPv4
 from wirelab.wire.packet import decode_frame
@@ -37,6 +39,16 @@ class Datagram:
     checksum: int
     checksum_ok: bool | None  # None: checksum 0, "no checksum" over IPv4
     custom: Custom | None
+
+    @property
+    def checksum_offloaded(self) -> bool:
+        """The kernel left the checksum for the NIC (CHECKSUM_PARTIAL): the field holds only
+        the folded pseudo-header sum, and a capture on the sending side shows it as is.  A
+        veth never fills it in, and the receiver does not check it.  (Raw sockets are never
+        offloaded: what 1.4 sends is what the program wrote.)"""
+        total = pseudo_int(socket.inet_aton(self.src), socket.inet_aton(self.dst),
+                           IPProto.UDP, self.length)
+        return self.checksum == (total % 0xFFFF or 0xFFFF)
 
 
 def udp_datagrams(pcap: Path) -> Iterator[Datagram]:
