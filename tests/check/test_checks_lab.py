@@ -116,7 +116,7 @@ def test_hanging_program_is_killed_and_fails(shared_lab: Lab, tmp_path: Path) ->
 @pytest.mark.lab
 @pytest.mark.parametrize(("ex_id", "name"), [
     ("1.2", "http_client_ok.py"), ("1.4", "raw_udp_ok.py"), ("2.1", "ping_scapy_ok.py"),
-    ("2.4", "custom_ok.py")])
+    ("2.4", "custom_ok.py"), ("2.2", "handshake_ok.py")])
 def test_right_learner_programs_pass(shared_lab: Lab, tmp_path: Path, ex_id: str,
                                      name: str) -> None:
     result = run_check(ex_id, shared_lab, tmp_path, prog(name))
