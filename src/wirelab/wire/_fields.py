@@ -94,13 +94,32 @@ def ip_to_bytes(addr: str | bytes, field: str = "addr", layer: str = "IP") -> by
     return ip4_to_bytes(addr, field, layer)
 
 
+# Address text is made on first read and remembered: inet_ntop costs more than the whole
+# decode of a header, and real traffic repeats addresses.  The caches are bounded by being
+# emptied when full, which keeps memory flat whatever a capture holds.
+_CACHE_MAX = 1 << 16
+IP4_TEXT: dict[bytes, str] = {}
+IP6_TEXT: dict[bytes, str] = {}
+
+
 def bytes_to_ip4(raw: bytes) -> str:
-    return _inet_ntop(_AF_INET, raw)
+    """4 bytes -> dotted quad (cached)."""
+    text = IP4_TEXT.get(raw)
+    if text is None:
+        if len(IP4_TEXT) >= _CACHE_MAX:
+            IP4_TEXT.clear()
+        text = IP4_TEXT[raw] = _inet_ntop(_AF_INET, raw)
+    return text
 
 
 def bytes_to_ip6(raw: bytes) -> str:
-    """16 bytes -> the RFC 5952 canonical text form."""
-    return _inet_ntop(_AF_INET6, raw)
+    """16 bytes -> the RFC 5952 canonical text form (cached)."""
+    text = IP6_TEXT.get(raw)
+    if text is None:
+        if len(IP6_TEXT) >= _CACHE_MAX:
+            IP6_TEXT.clear()
+        text = IP6_TEXT[raw] = _inet_ntop(_AF_INET6, raw)
+    return text
 
 
 # --- errors ------------------------------------------------------------------------------

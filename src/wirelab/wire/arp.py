@@ -14,7 +14,15 @@ from enum import IntEnum
 from typing import ClassVar, Self
 
 from wirelab.errors import EncodeError
-from wirelab.wire._fields import Buf, Header, hw_to_bytes, layout_struct, truncated
+from wirelab.wire._fields import (
+    Buf,
+    Header,
+    bytes_to_ip4,
+    bytes_to_ip6,
+    hw_to_bytes,
+    layout_struct,
+    truncated,
+)
 from wirelab.wire.ethernet import ETHER_TYPES, EtherType
 
 
@@ -45,9 +53,9 @@ _new = object.__new__
 def _paddr_text(raw: bytes) -> str:
     """A protocol address as text: dotted quad, IPv6, or hex octets for other lengths."""
     if len(raw) == 4:
-        return socket.inet_ntop(socket.AF_INET, raw)
+        return bytes_to_ip4(raw)
     if len(raw) == 16:
-        return socket.inet_ntop(socket.AF_INET6, raw)
+        return bytes_to_ip6(raw)
     return raw.hex(":")
 
 

@@ -14,7 +14,15 @@ from enum import IntEnum
 from typing import ClassVar, Self
 
 from wirelab.errors import BadFieldError, EncodeError
-from wirelab.wire._fields import Buf, Header, bytes_to_ip4, ip4_to_bytes, layout_struct, truncated
+from wirelab.wire._fields import (
+    IP4_TEXT,
+    Buf,
+    Header,
+    bytes_to_ip4,
+    ip4_to_bytes,
+    layout_struct,
+    truncated,
+)
 from wirelab.wire.checksum import checksum_from_int, ok_from_int, sum_int
 
 
@@ -101,7 +109,7 @@ class IPv4(Header):
 
     @property
     def src(self) -> str:
-        return bytes_to_ip4(self._src)
+        return IP4_TEXT.get(self._src) or bytes_to_ip4(self._src)
 
     @src.setter
     def src(self, value: str | bytes) -> None:
@@ -109,7 +117,7 @@ class IPv4(Header):
 
     @property
     def dst(self) -> str:
-        return bytes_to_ip4(self._dst)
+        return IP4_TEXT.get(self._dst) or bytes_to_ip4(self._dst)
 
     @dst.setter
     def dst(self, value: str | bytes) -> None:

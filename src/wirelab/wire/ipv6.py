@@ -14,7 +14,15 @@ import struct
 from typing import ClassVar, Self
 
 from wirelab.errors import BadFieldError, EncodeError
-from wirelab.wire._fields import Buf, Header, bytes_to_ip6, ip6_to_bytes, layout_struct, truncated
+from wirelab.wire._fields import (
+    IP6_TEXT,
+    Buf,
+    Header,
+    bytes_to_ip6,
+    ip6_to_bytes,
+    layout_struct,
+    truncated,
+)
 from wirelab.wire.ipv4 import IP_PROTOS, IPProto
 
 _HDR = layout_struct((("version_tc_flow", "I"), ("payload_length", "H"), ("next_header", "B"),
@@ -159,7 +167,7 @@ class IPv6(Header):
 
     @property
     def src(self) -> str:
-        return bytes_to_ip6(self._src)
+        return IP6_TEXT.get(self._src) or bytes_to_ip6(self._src)
 
     @src.setter
     def src(self, value: str | bytes) -> None:
@@ -167,7 +175,7 @@ class IPv6(Header):
 
     @property
     def dst(self) -> str:
-        return bytes_to_ip6(self._dst)
+        return IP6_TEXT.get(self._dst) or bytes_to_ip6(self._dst)
 
     @dst.setter
     def dst(self, value: str | bytes) -> None:
