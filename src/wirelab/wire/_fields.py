@@ -31,23 +31,44 @@ def layout_struct(layout: tuple[tuple[str, str], ...]) -> struct.Struct:
 # --- addresses ---------------------------------------------------------------------------
 
 
+# Address conversions are cached both ways: inet_ntop / inet_pton and hex parsing cost more
+# than packing or unpacking a whole header, and traffic repeats its addresses.  Each cache is
+# bounded by being emptied when full, so memory stays flat whatever a capture holds.
+_CACHE_MAX = 1 << 16
+IP4_TEXT: dict[bytes, str] = {}
+IP6_TEXT: dict[bytes, str] = {}
+_MAC_BYTES: dict[str, bytes] = {}
+_IP4_BYTES: dict[str, bytes] = {}
+_IP6_BYTES: dict[str, bytes] = {}
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+
+
 def mac_to_bytes(mac: str | bytes, field: str = "mac", layer: str = "Ethernet") -> bytes:
     """``"aa:bb:cc:dd:ee:ff"`` (``-`` also accepted) -> 6 bytes; 6 raw bytes pass through."""
     if isinstance(mac, bytes):
         if len(mac) != 6:
             raise EncodeError(f"{layer}.{field}: a MAC address is 6 bytes, got {len(mac)}")
         return mac
-    return hw_to_bytes(mac, 6, field, layer)
+    raw = _MAC_BYTES.get(mac) if isinstance(mac, str) else None
+    if raw is None:
+        raw = hw_to_bytes(mac, 6, field, layer)
+        _remember(_MAC_BYTES, mac, raw)
+    return raw
 
 
 def hw_to_bytes(text: str, size: int | None, field: str, layer: str) -> bytes:
     """Colon- or dash-separated hex octets -> bytes (``size`` octets if given)."""
-    parts = text.replace("-", ":").split(":")
     try:
+        parts = text.replace("-", ":").split(":")
         if any(len(p) != 2 for p in parts):
             raise ValueError(text)
         raw = bytes.fromhex("".join(parts))
-    except ValueError:
+    except (AttributeError, TypeError, ValueError):
         raise EncodeError(f"{layer}.{field}: not a hardware address: {text!r}") from None
     if size is not None and len(raw) != size:
         raise EncodeError(f"{layer}.{field}: expected {size} octets, got {len(raw)}: {text!r}")
@@ -65,10 +86,14 @@ def ip4_to_bytes(addr: str | bytes, field: str = "addr", layer: str = "IPv4") ->
         if len(addr) != 4:
             raise EncodeError(f"{layer}.{field}: an IPv4 address is 4 bytes, got {len(addr)}")
         return addr
-    try:
-        return _inet_pton(_AF_INET, addr)
-    except (OSError, TypeError, ValueError):
-        raise EncodeError(f"{layer}.{field}: not an IPv4 address: {addr!r}") from None
+    raw = _IP4_BYTES.get(addr) if isinstance(addr, str) else None
+    if raw is None:
+        try:
+            raw = _inet_pton(_AF_INET, addr)
+        except (OSError, TypeError, ValueError):
+            raise EncodeError(f"{layer}.{field}: not an IPv4 address: {addr!r}") from None
+        _remember(_IP4_BYTES, addr, raw)
+    return raw
 
 
 def ip6_to_bytes(addr: str | bytes, field: str = "addr", layer: str = "IPv6") -> bytes:
@@ -77,38 +102,37 @@ def ip6_to_bytes(addr: str | bytes, field: str = "addr", layer: str = "IPv6") ->
         if len(addr) != 16:
             raise EncodeError(f"{layer}.{field}: an IPv6 address is 16 bytes, got {len(addr)}")
         return addr
-    try:
-        return _inet_pton(_AF_INET6, addr)
-    except (OSError, TypeError, ValueError):
-        raise EncodeError(f"{layer}.{field}: not an IPv6 address: {addr!r}") from None
+    raw = _IP6_BYTES.get(addr) if isinstance(addr, str) else None
+    if raw is None:
+        try:
+            raw = _inet_pton(_AF_INET6, addr)
+        except (OSError, TypeError, ValueError):
+            raise EncodeError(f"{layer}.{field}: not an IPv6 address: {addr!r}") from None
+        _remember(_IP6_BYTES, addr, raw)
+    return raw
 
 
 def ip_to_bytes(addr: str | bytes, field: str = "addr", layer: str = "IP") -> bytes:
     """IPv4 or IPv6 address (text or packed) -> 4 or 16 bytes, the family told by its form."""
-    if isinstance(addr, bytes):
-        if len(addr) in (4, 16):
-            return addr
-        raise EncodeError(f"{layer}.{field}: an IP address is 4 or 16 bytes, got {len(addr)}")
-    if ":" in addr:
-        return ip6_to_bytes(addr, field, layer)
-    return ip4_to_bytes(addr, field, layer)
-
-
-# Address text is made on first read and remembered: inet_ntop costs more than the whole
-# decode of a header, and real traffic repeats addresses.  The caches are bounded by being
-# emptied when full, which keeps memory flat whatever a capture holds.
-_CACHE_MAX = 1 << 16
-IP4_TEXT: dict[bytes, str] = {}
-IP6_TEXT: dict[bytes, str] = {}
+    if isinstance(addr, str):
+        raw = _IP4_BYTES.get(addr)
+        if raw is not None:
+            return raw
+        if ":" in addr:
+            return ip6_to_bytes(addr, field, layer)
+        return ip4_to_bytes(addr, field, layer)
+    if isinstance(addr, bytes) and len(addr) in (4, 16):
+        return addr
+    size = len(addr) if isinstance(addr, bytes) else type(addr).__name__
+    raise EncodeError(f"{layer}.{field}: an IP address is 4 or 16 bytes or text, got {size}")
 
 
 def bytes_to_ip4(raw: bytes) -> str:
     """4 bytes -> dotted quad (cached)."""
     text = IP4_TEXT.get(raw)
     if text is None:
-        if len(IP4_TEXT) >= _CACHE_MAX:
-            IP4_TEXT.clear()
-        text = IP4_TEXT[raw] = _inet_ntop(_AF_INET, raw)
+        text = _inet_ntop(_AF_INET, raw)
+        _remember(IP4_TEXT, raw, text)
     return text
 
 
@@ -116,9 +140,8 @@ def bytes_to_ip6(raw: bytes) -> str:
     """16 bytes -> the RFC 5952 canonical text form (cached)."""
     text = IP6_TEXT.get(raw)
     if text is None:
-        if len(IP6_TEXT) >= _CACHE_MAX:
-            IP6_TEXT.clear()
-        text = IP6_TEXT[raw] = _inet_ntop(_AF_INET6, raw)
+        text = _inet_ntop(_AF_INET6, raw)
+        _remember(IP6_TEXT, raw, text)
     return text
 
 

@@ -188,10 +188,13 @@ class IPv4(Header):
         tl = self.total_length
         if tl is None:
             tl = 20 + len(opts) + len(payload)
-        for name, value, width in (("version", self.version, 4), ("ihl", ihl, 4),
-                                   ("flags", self.flags, 3), ("frag_offset", self.frag_offset, 13)):
-            if not 0 <= value < (1 << width):
-                raise EncodeError(f"IPv4.{name}: {value!r} does not fit {width} bits")
+        if not (0 <= self.version < 16 and 0 <= ihl < 16 and 0 <= self.flags < 8
+                and 0 <= self.frag_offset < 8192):
+            for name, value, width in (("version", self.version, 4), ("ihl", ihl, 4),
+                                       ("flags", self.flags, 3),
+                                       ("frag_offset", self.frag_offset, 13)):
+                if not 0 <= value < (1 << width):
+                    raise EncodeError(f"IPv4.{name}: {value!r} does not fit {width} bits")
         csum = self.checksum
         if csum is None:
             csum = checksum_from_int(self._field_sum(ihl, tl, opts))
