@@ -152,3 +152,23 @@ def test_a_failed_up_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     for host in [*lab.plan.hosts, "_switch"]:
         assert not os.path.exists(LabDir(name).netns_path(host, mode))
     assert root_snapshot() == before
+
+
+def test_down_after_the_keeper_was_killed() -> None:
+    """Rootless: SIGKILL the keeper; the lab's processes still go, found by their namespace."""
+    lab = Lab("default", _name()).up()
+    try:
+        if lab.mode != "rootless":
+            pytest.skip("root labs have no keeper")
+        state = LabDir(lab.name).load()
+        identities = lab_inodes(state)
+        stray = lab.host("client").popen(["sleep", "300"])
+        assert state.keeper is not None
+        os.kill(state.keeper.pid, signal.SIGKILL)
+        status = lab.status()
+        assert status["status"] == "broken" and "keeper" in status["problem"]
+        removed = lab.down()
+        assert any(f"pid {stray.pid}" in r for r in removed), removed
+        assert_lab_gone(lab.name, state, identities)
+    finally:
+        lab.down()

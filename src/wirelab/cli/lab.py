@@ -142,7 +142,7 @@ def _run_foreground(host: Any, argv: list[str], env: dict[str, str] | None = Non
     # The child shares our terminal and gets Ctrl-C itself; we just wait for it.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        return proc.wait()
+        return int(proc.wait())
     finally:
         signal.signal(signal.SIGINT, previous)
 

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from wirelab.errors import LabError
 from wirelab.lab import nsops
-from wirelab.lab.state import proc_start_time
+from wirelab.lab.state import proc_alive
 
 T = TypeVar("T")
 
@@ -50,12 +50,17 @@ class Entry:
         self.target = target
         self.fds: dict[str, int] = {}
         if target.keeper_pid is not None:
-            if proc_start_time(target.keeper_pid) != target.keeper_start:
-                raise LabError(f"the lab's keeper process {target.keeper_pid} is gone; "
-                               "remove the lab with `wirelab lab down` and bring it up again")
-            for kind in ("user", "mnt", "net"):
-                self.fds[kind] = os.open(f"/proc/{target.keeper_pid}/ns/{kind}",
-                                         os.O_RDONLY | os.O_CLOEXEC)
+            gone = LabError(f"the lab's keeper process {target.keeper_pid} is gone; remove the "
+                            "lab with `wirelab lab down` and bring it up again")
+            if not proc_alive(target.keeper_pid, target.keeper_start or -1):
+                raise gone
+            try:
+                for kind in ("user", "mnt", "net"):
+                    self.fds[kind] = os.open(f"/proc/{target.keeper_pid}/ns/{kind}",
+                                             os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:  # it died just now
+                self.close()
+                raise gone from None
         elif target.netns is not None:
             try:
                 self.fds["host"] = os.open(target.netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -166,7 +171,7 @@ def _child(entry: Entry | None, func: Callable[..., Any], args: tuple[Any, ...],
 
 
 def _read_all(fd: int, pid: int, timeout: float | None) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         wait = None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -14,7 +14,6 @@ unprivileged user namespaces are available.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -26,8 +25,8 @@ MakeLab = Callable[..., Lab]
 
 
 def _name() -> str:
-    # Short and unique across parallel pytest processes (PID) and within one (counter).
-    return unique_name(f"t{os.getpid() % 100000}x")[:24]
+    # Unique across parallel pytest processes (PID) and within one (counter).
+    return unique_name("t")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from wirelab.lab import topology as topo_mod
 from wirelab.lab.capture import Capture
 from wirelab.lab.plan import Interface, Plan, plan_topology
 from wirelab.lab.shaping import Shaping
-from wirelab.lab.state import SWITCH, LabDir, LabState
+from wirelab.lab.state import LabDir, LabState
 from wirelab.lab.topology import Topology
 
 T = TypeVar("T")
@@ -204,4 +204,4 @@ class LinkHandle:
         apply_shaping(self.lab, [self.a, self.b], Shaping())
 
 
-__all__ = ["Lab", "Host", "LinkHandle", "SWITCH"]
+__all__ = ["Host", "Lab", "LinkHandle"]

@@ -306,11 +306,10 @@ def _reap(children: list[subprocess.Popen[Any]]) -> None:
 def _teardown(ldir: LabDir, state: LabState,
               children: list[subprocess.Popen[Any]] | None = None) -> list[str]:
     report: list[str] = []
+    identities = _identities(state)  # before anything dies: the lab's namespaces, proven ours
     _end([s for s in state.services if s.alive()], report, "service")
-    keeper_alive = state.keeper is not None and state.keeper.alive()
-    strays = _strays(state, keeper_alive)
-    _end(strays, report, "process")
-    if state.keeper is not None and keeper_alive:
+    _end(_strays(state, identities), report, "process")
+    if state.keeper is not None and state.keeper.alive():
         _end([state.keeper], report, "keeper")
     for path in state.netns.values():
         if state.mode == "root" and nsops.remove_netns(path):
@@ -320,35 +319,49 @@ def _teardown(ldir: LabDir, state: LabState,
     return report
 
 
-def _strays(state: LabState, keeper_alive: bool) -> list[ProcRecord]:
-    """Processes in the lab that nobody recorded (an `exec`, a capture, a shell)."""
-    me = os.getpid()
+def _identities(state: LabState) -> set[str]:
+    """How to recognise a process inside the lab: ``/proc/PID/ns/...`` link targets.
+
+    Root: the lab's network namespaces, read from their mounted files.  Rootless: the user
+    namespace of the keeper, or of a recorded service, each verified by PID and start time
+    (a namespace number is only reused after the namespace is gone, and a verified live
+    process proves that ours is not).
+    """
+    found = set()
     if state.mode == "root":
-        wanted = set()
         for path in state.netns.values():
             try:
-                wanted.add(f"net:[{nsops.ns_inode(path)}]")
+                found.add(f"net:[{nsops.ns_inode(path)}]")
             except OSError:
                 continue
-        link = "net"
-    else:
-        # Only while the keeper lives is its user namespace certainly still ours.
-        if not keeper_alive or state.keeper is None:
-            return []
-        wanted = {os.readlink(f"/proc/{state.keeper.pid}/ns/user")}
-        link = "user"
+        return found
+    for proc in ([state.keeper] if state.keeper else []) + state.services:
+        try:
+            link = os.readlink(f"/proc/{proc.pid}/ns/user")
+        except OSError:
+            continue
+        if proc.alive():  # checked after reading: the link really was this process's
+            found.add(link)
+    return found
+
+
+def _strays(state: LabState, identities: set[str]) -> list[ProcRecord]:
+    """Processes in the lab that nobody recorded (an `exec`, a capture, a shell)."""
+    if not identities:
+        return []
+    link = "net" if state.mode == "root" else "user"
+    skip = {os.getpid(), state.keeper.pid if state.keeper else -1}
     found = []
-    keeper_pid = state.keeper.pid if state.keeper else None
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in (me, keeper_pid):
+        if not entry.isdigit() or int(entry) in skip:
             continue
         try:
-            if os.readlink(f"/proc/{entry}/ns/{link}") not in wanted:
+            if os.readlink(f"/proc/{entry}/ns/{link}") not in identities:
                 continue
         except OSError:
             continue
         start = proc_start_time(int(entry))
-        if start is not None:
+        if start is not None and proc_alive(int(entry), start):
             found.append(ProcRecord("stray", None, int(entry), start))
     return found
 

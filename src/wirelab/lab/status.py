@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from wirelab.errors import LabError
 from wirelab.lab import lifecycle
 from wirelab.lab.plan import Interface, Plan
 from wirelab.lab.shaping import Shaping
@@ -53,9 +54,13 @@ def _read_all(paths: dict[str, str]) -> dict[str, dict[str, Any]]:
 def lab_status(state: LabState, plan: Plan, live: bool = True) -> dict[str, Any]:
     """The lab as data (the ``status --json`` document)."""
     kernel: dict[str, dict[str, Any]] = {}
+    problem = None
     if live:
         paths = {h: p for h, p in state.netns.items() if h != SWITCH}
-        kernel = lifecycle.privileged(state, _read_all, paths)
+        try:
+            kernel = lifecycle.privileged(state, _read_all, paths)
+        except LabError as exc:  # e.g. the keeper was killed: say so, show the record
+            problem = str(exc)
     hosts: dict[str, Any] = {}
     for host in plan.hosts:
         live_ifaces = {i["name"]: i for i in kernel.get(host, {}).get("interfaces", [])}
@@ -86,21 +91,28 @@ def lab_status(state: LabState, plan: Plan, live: bool = True) -> dict[str, Any]
                           "alive": s.alive()} for s in state.services if s.host == host],
         }
     return {
-        "name": state.name, "mode": state.mode, "status": state.status,
+        "name": state.name, "mode": state.mode,
+        "status": state.status if problem is None else "broken", "problem": problem,
         "topology": plan.topology.name, "created": time.strftime(
             "%Y-%m-%dT%H:%M:%S", time.localtime(state.created)),
         "keeper_pid": state.keeper.pid if state.keeper else None,
-        "dns_server": str(plan.address(plan.dns_host())) if plan.dns_host()
-        and state.services_enabled else None,
+        "dns_server": _dns_server(plan, state),
         "segments": {seg: str(plan.subnets[seg]) for seg in plan.topology.segments},
         "hosts": hosts,
     }
+
+
+def _dns_server(plan: Plan, state: LabState) -> str | None:
+    dns = plan.dns_host()
+    return str(plan.address(dns)) if dns and state.services_enabled else None
 
 
 def format_status(doc: dict[str, Any]) -> str:
     """The status document as text for a terminal."""
     lines = [f"lab {doc['name']} ({doc['mode']}, {doc['status']}, topology {doc['topology']}, "
              f"since {doc['created']})"]
+    if doc.get("problem"):
+        lines.append(f"  problem: {doc['problem']}")
     if doc["dns_server"]:
         lines.append(f"  dns server {doc['dns_server']}")
     for seg, subnet in doc["segments"].items():

@@ -7,6 +7,7 @@ connection without TLS.  Both read and discard until the peer closes or 30 s pas
 
 from __future__ import annotations
 
+import functools
 import socket
 
 from wirelab.lab.services.common import (
@@ -21,7 +22,7 @@ SSH_BANNER = b"SSH-2.0-wirelab_lab\r\n"
 IDLE_SECONDS = 30.0
 
 
-def _hold(conn: socket.socket, greeting: bytes) -> None:
+def _hold(conn: socket.socket, _addr: tuple[str, int], greeting: bytes) -> None:
     conn.settimeout(IDLE_SECONDS)
     if greeting:
         conn.sendall(greeting)
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args("listen", argv)
     for port in args.port or [22, 443]:
         greeting = SSH_BANNER if port == 22 else b""
-        serve_tcp(tcp_listener(port), lambda c, a, g=greeting: _hold(c, g))
+        serve_tcp(tcp_listener(port), functools.partial(_hold, greeting=greeting))
     announce_ready()
     wait_forever()
     return 0
