@@ -218,8 +218,15 @@ def _other_link(f: Buf, linktype: int) -> Proto:
 def classify(frame: Buf, linktype: int = 1) -> Proto:
     """The highest protocol of ``frame`` (a pcap ``linktype``); never raises."""
     try:
-        if linktype == 1:
-            return _ethernet(frame)
-        return _other_link(frame, linktype)
+        if linktype != 1:
+            return _other_link(frame, linktype)
+        # Ethernet, inline: this is the path nearly every packet takes
+        end = len(frame)
+        if end < 14:
+            return OTHER
+        etype = _U16(frame, 12)[0]
+        if etype == 0x0800:
+            return _ipv4(frame, 14, end)
+        return _ethernet(frame)
     except (TypeError, ValueError, IndexError, BufferError, struct.error):
         return OTHER  # not a buffer at all (the checks above keep every read in bounds)
