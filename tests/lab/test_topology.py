@@ -154,3 +154,14 @@ def test_shaping_parsing() -> None:
     for bad in ({"delay": "fast"}, {"loss": "150%"}, {"rate": "10"}, {"jitter": "5ms"}):
         with pytest.raises(LabError):
             Shaping.parse(**bad)
+
+
+def test_the_documented_toml_example_builds() -> None:
+    import wirelab.lab.topology as topology
+
+    example = topology.__doc__.split("::", 1)[1]  # type: ignore[union-attr]
+    text = "\n".join(line[4:] for line in example.splitlines())
+    plan = plan_topology(from_toml(text, "doc"))
+    assert plan.forwarding["r"]
+    assert [str(r.via) for r in plan.routes["a"]] == [str(plan.interfaces["r"][0].address.ip)]
+    assert plan.interfaces["b"][0].shaping == Shaping(delay_ms=20.0, loss_pct=1.0)

@@ -51,6 +51,55 @@ def _read_all(paths: dict[str, str]) -> dict[str, dict[str, Any]]:
             for host, path in paths.items()}
 
 
+def _where(iface: Interface) -> str:
+    """What the interface's cable plugs into: a segment, or ``host:ifname``."""
+    if iface.peer is not None:
+        return f"{iface.peer[0]}:{iface.peer[1]}"
+    return iface.segment or "?"
+
+
+def _interface_entry(state: LabState, iface: Interface,
+                     seen: dict[str, Any] | None) -> dict[str, Any]:
+    key = f"{iface.host}:{iface.name}"
+    shaping = lifecycle.effective_shaping(state, iface)
+    entry: dict[str, Any] = {
+        "name": iface.name, "address": str(iface.address), "to": _where(iface),
+        "shaping": shaping.describe(),
+        "shaped_by": state.shaper.get(key, "tbf" if shaping.rate_bps else None),
+    }
+    if seen is not None:  # what the kernel says, next to what the plan says
+        entry.update(mac=seen["mac"], state=seen["state"], qdisc=seen["qdisc"],
+                     kernel_addresses=seen["addresses"])
+    return entry
+
+
+def _host_entry(state: LabState, plan: Plan, host: str,
+                kernel: dict[str, Any]) -> dict[str, Any]:
+    live_ifaces = {i["name"]: i for i in kernel.get("interfaces", [])}
+    planned_routes = [f"{r.dst} via {r.via} dev {r.dev}" for r in plan.routes[host]]
+    return {
+        "interfaces": [_interface_entry(state, i, live_ifaces.get(i.name))
+                       for i in plan.interfaces[host]],
+        "routes": kernel.get("routes", planned_routes),
+        "forwarding": plan.forwarding[host],
+        "netns": state.netns[host],
+        "services": [{"service": s.role, "ports": s.ports, "pid": s.pid, "alive": s.alive()}
+                     for s in state.services if s.host == host],
+    }
+
+
+def _links(state: LabState, plan: Plan) -> list[dict[str, str]]:
+    """Every cable once: host interface to segment, or host to host, with its shaping."""
+    links = []
+    for host in plan.hosts:
+        for iface in plan.interfaces[host]:
+            if iface.peer is not None and iface.peer < (host, iface.name):
+                continue  # the other end listed it
+            links.append({"a": f"{host}:{iface.name}", "b": _where(iface),
+                          "shaping": lifecycle.effective_shaping(state, iface).describe()})
+    return links
+
+
 def lab_status(state: LabState, plan: Plan, live: bool = True) -> dict[str, Any]:
     """The lab as data (the ``status --json`` document)."""
     kernel: dict[str, dict[str, Any]] = {}
@@ -61,35 +110,6 @@ def lab_status(state: LabState, plan: Plan, live: bool = True) -> dict[str, Any]
             kernel = lifecycle.privileged(state, _read_all, paths)
         except LabError as exc:  # e.g. the keeper was killed: say so, show the record
             problem = str(exc)
-    hosts: dict[str, Any] = {}
-    for host in plan.hosts:
-        live_ifaces = {i["name"]: i for i in kernel.get(host, {}).get("interfaces", [])}
-        ifaces = []
-        for iface in plan.interfaces[host]:
-            key = f"{host}:{iface.name}"
-            shaping = lifecycle.effective_shaping(state, iface)
-            entry: dict[str, Any] = {
-                "name": iface.name, "address": str(iface.address),
-                "to": iface.segment or f"{iface.peer[0]}:{iface.peer[1]}" if iface.peer
-                else iface.segment,
-                "shaping": shaping.describe(),
-                "shaped_by": state.shaper.get(key, "tbf" if shaping.rate_bps else None),
-            }
-            if iface.name in live_ifaces:
-                seen = live_ifaces[iface.name]
-                entry.update(mac=seen["mac"], state=seen["state"], qdisc=seen["qdisc"],
-                             kernel_addresses=seen["addresses"])
-            ifaces.append(entry)
-        hosts[host] = {
-            "interfaces": ifaces,
-            "routes": kernel.get(host, {}).get("routes",
-                                               [f"{r.dst} via {r.via} dev {r.dev}"
-                                                for r in plan.routes[host]]),
-            "forwarding": plan.forwarding[host],
-            "netns": state.netns[host],
-            "services": [{"service": s.role, "ports": s.ports, "pid": s.pid,
-                          "alive": s.alive()} for s in state.services if s.host == host],
-        }
     return {
         "name": state.name, "mode": state.mode,
         "status": state.status if problem is None else "broken", "problem": problem,
@@ -98,7 +118,8 @@ def lab_status(state: LabState, plan: Plan, live: bool = True) -> dict[str, Any]
         "keeper_pid": state.keeper.pid if state.keeper else None,
         "dns_server": _dns_server(plan, state),
         "segments": {seg: str(plan.subnets[seg]) for seg in plan.topology.segments},
-        "hosts": hosts,
+        "hosts": {h: _host_entry(state, plan, h, kernel.get(h, {})) for h in plan.hosts},
+        "links": _links(state, plan),
     }
 
 

@@ -10,7 +10,28 @@ segment or two hosts back to back.  Addresses come from the benchmarking range 1
 address can never be confused with a real one.
 
 Sources of a topology (:func:`load`): ``default`` and any other name shipped in
-``wirelab/lab/topologies/*.toml``, the generators ``line:N`` and ``star:N``, or a TOML file.
+``wirelab/lab/topologies/*.toml``, the generators ``line:N`` and ``star:N``, or a TOML file::
+
+    name = "mine"                        # optional; description = "..." too
+    [hosts.a]                            # host names: a-z first, then a-z 0-9 -
+    [hosts.b]
+    services = ["http", "dns", "listen"] # ports 80+8080, 53, 22+443; dns on one host only
+    [hosts.r]
+    forward = true                       # default: forward iff two or more interfaces
+    [segments.lan]                       # a switch (bridge)
+    subnet = "198.18.5.0/24"             # optional: else the next free /24 of 198.18.0.0/15
+    [[links]]                            # host to segment ...
+    a = "a"
+    b = "lan"
+    addresses = { a = "198.18.5.10" }    # optional; prefix taken from the subnet
+    [[links]]
+    a = "r"
+    b = "lan"
+    [[links]]                            # ... or host to host (its own subnet)
+    a = "r"
+    b = "b"
+    delay = "20ms"                       # optional shaping of packets leaving each host
+    loss = "1%"                          # end of this cable; also jitter, rate, reorder
 """
 
 from __future__ import annotations
