@@ -17,7 +17,6 @@ from pathlib import Path
 from wirelab.check.model import CheckResult, Evidence, Exercise, Verdict
 from wirelab.check.program import Running, program_env, quote, wirelab_argv
 from wirelab.errors import ExitCode, LabError, WirelabError
-from wirelab.lab.capture import Capture
 from wirelab.lab.lab import Lab, unique_name
 from wirelab.observe.flow import NoPacketsError, build_ladder
 from wirelab.observe.packets import Observed, load
@@ -27,16 +26,6 @@ READY_SECONDS = 10.0
 LEARNER_SNIFFER_SETTLE = 1.5  # after a learner's counter first prints, before traffic starts
 EVIDENCE = ("capture.pcap", "ladder.txt", "ladder.html", "program.out", "program.err",
             "server.out", "server.err", "result.json")
-
-
-class ImmediateCapture(Capture):
-    """tcpdump with ``--immediate-mode``.  Without it libpcap hands packets over a ring block
-    at a time (up to a second late), and the SIGINT that ends the capture drops what is still
-    in the ring: a check whose exercise takes half a second captured nothing at all."""
-
-    def argv(self) -> list[str]:
-        argv = super().argv()
-        return [argv[0], "--immediate-mode", *argv[1:]]
 
 
 class UnknownExerciseError(WirelabError):
@@ -79,7 +68,9 @@ def run_check(ex_id: str, lab: Lab, results: Path, program: list[str] | None = N
     argv = program if program is not None else wirelab_argv(ex.client(server_ip))
     result = CheckResult(ex.id, ex.title, False, "", "", results, program=argv)
     pcap = results / "capture.pcap"
-    capture = ImmediateCapture(lab.host("client"), pcap).start()
+    # The lab's capture hands each packet over at once (tcpdump --immediate-mode, or its
+    # rootless stand-in): a half-second exercise would otherwise be lost in libpcap's buffer.
+    capture = lab.capture("client", pcap).start()
     extra: dict[str, object] = {}
     try:
         verdict = _exercise_run(ex, lab, results, argv, program is not None,
