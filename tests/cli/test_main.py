@@ -54,3 +54,19 @@ def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
 def test_unknown_command_is_a_usage_error() -> None:
     res = run("no-such-command")
     assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_ctx_exit_status_reaches_the_shell() -> None:
+    """A command that ends with ctx.exit(N) must exit N (click returns it, not raises)."""
+    code = (
+        "import sys, click\n"
+        "from wirelab.cli import main as m\n"
+        "@m.cli.command('zz-exit')\n"
+        "@click.pass_context\n"
+        "def zz(ctx):\n"
+        "    ctx.exit(7)\n"
+        "m.LazyGroup.get_command = lambda self, ctx, name: zz if name == 'zz-exit' else None\n"
+        "m.main(['zz-exit'])\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 7, res.stderr

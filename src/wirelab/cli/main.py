@@ -84,7 +84,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI, turning wirelab's errors into one line and an exit status."""
     try:
-        cli.main(args=argv, prog_name="wirelab", standalone_mode=False)
+        # Outside standalone mode click returns ctx.exit(N)'s N instead of exiting.
+        code = cli.main(args=argv, prog_name="wirelab", standalone_mode=False)
     except WirelabError as exc:
         click.echo(f"wirelab: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         # `wirelab dissect big.pcap | head` closes our stdout early: not an error.
         sys.stderr.close()
         sys.exit(ExitCode.OK)
-    sys.exit(ExitCode.OK)
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
 
 if __name__ == "__main__":
