@@ -58,6 +58,7 @@ def test_captured_port_unreachable_quotes_the_datagram() -> None:
     assert quoted.proto is IPProto.UDP and quoted.src == "127.0.0.1"
     assert quoted.total_length == 32 and quoted.offset == 42  # absolute in the frame
     assert quoted.payload[:4] == (41507).to_bytes(2, "big") + (40112).to_bytes(2, "big")
+    assert msg.quoted_ports == (41507, 40112)  # as tcpdump printed: "udp port 40112"
     assert msg.encode() == LO_ICMP_PORT_UNREACH[34:]
 
 
@@ -69,6 +70,7 @@ def test_time_exceeded_quote_is_lenient_against_scapy() -> None:
     quoted = msg.quoted
     assert quoted is not None and quoted.partial
     assert quoted.total_length == 120 and quoted.payload == b"U" * 8
+    assert msg.quoted_ports is None  # the quoted datagram is not TCP or UDP
     assert ICMP(type=ICMPType.TIME_EXCEEDED, payload=original[:28]).encode() == theirs
 
 

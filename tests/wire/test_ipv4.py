@@ -128,3 +128,15 @@ def test_encode_errors(kwargs: dict[str, object], pattern: str) -> None:
 def test_bad_address() -> None:
     with pytest.raises(EncodeError, match=r"IPv4\.dst: not an IPv4 address: '10\.0\.0'"):
         IPv4(dst="10.0.0")
+
+
+def test_address_caches_stay_bounded() -> None:
+    from wirelab.wire import _fields
+
+    for i in range(_fields._CACHE_MAX + 10):
+        raw = i.to_bytes(4, "big")
+        ip = IPv4(src=raw, dst="10.0.0.1")
+        assert ip.src == f"{i >> 24}.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+        IPv4(src=ip.src)  # and the text -> bytes direction
+    assert len(_fields.IP4_TEXT) <= _fields._CACHE_MAX
+    assert len(_fields._IP4_BYTES) <= _fields._CACHE_MAX

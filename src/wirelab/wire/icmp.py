@@ -213,6 +213,22 @@ class ICMP(ICMPBase):
             return IPv4.decode(self._buf, self._pstart, self._pend, partial=True)
         return IPv4.decode(self.payload, 0, partial=True)
 
+    @property
+    def quoted_ports(self) -> tuple[int, int] | None:
+        """(source port, destination port) of the quoted TCP or UDP header, if quoted.
+
+        The 8 quoted data bytes always hold both ports (RFC 792, RFC 1812 4.3.2.3): how a
+        traceroute or a scanner matches an error to the probe that caused it.
+        """
+        quoted = self.quoted
+        if quoted is None or quoted.proto not in (6, 17) or quoted.frag_offset:
+            return None
+        head = quoted.payload
+        if len(head) < 4:
+            return None
+        sport, dport = _ID_SEQ.unpack_from(head)
+        return sport, dport
+
     def encode(self) -> bytes:
         csum = self.checksum
         if csum is None:
