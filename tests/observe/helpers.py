@@ -101,24 +101,36 @@ _DROPPED = re.compile(rb"(\d+) packets? dropped by kernel")
 def loopback_capture(path: pathlib.Path, bpf: str,
                      until: Callable[[list[Observed]], bool] | None = None
                      ) -> Iterator[LoopbackCapture]:
-    """tcpdump on ``lo`` writing ``path`` while the block runs; stopped by PID with SIGINT.
-
-    ``--immediate-mode`` matters: without it libpcap hands packets over in blocks that are
-    only released after a timeout, and packets still in the current block when SIGINT
-    arrives are never written.  ``-Z root`` keeps tcpdump able to write a root-owned file,
-    ``-B`` gives it a 64 MiB buffer.  On a busy machine tcpdump may still lag behind or
-    drop packets: after the block we wait until ``until(packets in the file)`` holds (the
-    traffic's last packet is in), and the result says whether the capture is whole
-    (``ok``), so that a test can run its exchange again rather than judge a partial file.
-    """
+    """tcpdump on ``lo`` (see :func:`capture`); skips the test where it cannot run."""
     if os.geteuid() != 0:
         pytest.skip("capturing on lo needs root (CAP_NET_RAW)")
+    with capture(path, bpf, until=until) as result:
+        yield result
+
+
+@contextmanager
+def capture(path: pathlib.Path, bpf: str, *, iface: str = "lo",
+            popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen,
+            until: Callable[[list[Observed]], bool] | None = None
+            ) -> Iterator[LoopbackCapture]:
+    """tcpdump on ``iface`` writing ``path`` while the block runs; stopped by PID (SIGINT).
+
+    ``popen`` runs it elsewhere (a lab host's ``Host.popen``).  ``--immediate-mode``
+    matters: without it libpcap hands packets over in blocks that are only released after a
+    timeout, and packets still in the current block when SIGINT arrives are never written.
+    ``-B`` gives it a 64 MiB buffer.  The pcap goes to tcpdump's stdout, a file we opened,
+    so it belongs to us whatever user tcpdump runs as.  On a busy machine tcpdump may still
+    lag behind or drop packets: after the block we wait until ``until(packets in the
+    file)`` holds (the traffic's last packet is in), and the result says whether the
+    capture is whole (``ok``), so that a test can run its exchange again rather than judge
+    a partial file.
+    """
     if shutil.which("tcpdump") is None:
         pytest.skip("tcpdump not installed")
-    argv = ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-B", "65536", "-Z", "root",
-            "-w", os.fspath(path), bpf]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    argv = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-B", "65536",
+            "-w", "-", bpf]
+    with open(path, "wb") as out:
+        proc = popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE)
     result = LoopbackCapture(path)
     try:
         _wait_listening(proc)
@@ -249,7 +261,7 @@ class Talk:
                                           data, window, options)))
         self.observed.append(Observed(
             len(self.observed) + 1, ts, 0, src[0], dst[0], IPProto.TCP, src[1],
-            dst[1], TcpInfo(seq, abs_ack, TCPFlags(flags), window, len(data), data)))
+            dst[1], TcpInfo(seq, abs_ack, int(flags), window, len(data), data)))
 
     def handshake(self) -> None:
         self.pkt("c", 0, TCPFlags.SYN)

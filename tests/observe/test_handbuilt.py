@@ -105,7 +105,22 @@ def wraparound(t: Talk) -> None:
     _close(t, 1 + len(REQUEST), 1 + len(REPLY))
 
 
+def fin_resent(t: Talk) -> None:
+    """The reply's last segment carries the FIN and is sent again 1 ms later, within the
+    handshake's RTT: a retransmission, not out-of-order, because it ends exactly where the
+    next expected sequence number is once its FIN is counted (found in a netem capture)."""
+    t.handshake()
+    t.pkt("c", 1, PSH_ACK, REQUEST, ack=1)
+    t.pkt("s", 1, ACK, ack=1 + len(REQUEST))
+    t.pkt("s", 1, PSH_ACK, REPLY[:20], ack=1 + len(REQUEST))
+    t.pkt("s", 21, PSH_ACK | TCPFlags.FIN, REPLY[20:], ack=1 + len(REQUEST), dt_ns=100_000)
+    t.pkt("s", 21, PSH_ACK | TCPFlags.FIN, REPLY[20:], ack=1 + len(REQUEST), dt_ns=100_000)
+    t.pkt("c", 1 + len(REQUEST), FIN_ACK, ack=2 + len(REPLY))
+    t.pkt("s", 2 + len(REPLY), ACK, ack=2 + len(REQUEST))
+
+
 SCENARIOS: dict[str, Callable[[Talk], None]] = {
+    "fin_resent": fin_resent,
     "in_order": in_order, "swapped": swapped, "duplicated": duplicated,
     "overlapping": overlapping, "wraparound": wraparound,
 }
@@ -148,6 +163,8 @@ def test_marks_expected_by_construction(scenario: tuple[str, Talk, str]) -> None
         assert marks == {5: ["TCP Previous segment not captured"], 6: ["TCP Out-Of-Order"]}
     elif name == "duplicated":
         assert marks == {6: ["TCP Retransmission"], 8: ["TCP Retransmission"]}
+    elif name == "fin_resent":
+        assert marks == {8: ["TCP Retransmission"]}
     elif name == "overlapping":
         assert marks[5] == ["TCP Previous segment not captured"]
         assert marks[6] == ["TCP Retransmission"]

@@ -19,11 +19,11 @@ acknowledgment and window sent, and when they were seen.  Then, in Wireshark's o
   **fast retransmission** if it starts at the ack of >= 2 duplicate ACKs, within 20 ms of
   the last of them; else **out-of-order** if it comes within the handshake's RTT (3 ms if
   unknown) of the segment that set the next expected number and does not simply end
-  there; else **retransmission**.
+  there (its SYN or FIN counted); else **retransmission**.
 
-The order and the details are those of Wireshark 4.0, the tshark the tests cross-check
-against (later versions refined the ACKed-unseen rule and made the fast-retransmission /
-out-of-order order a preference).
+The order and the details are those of tshark 4.0.17, the one the tests cross-check
+against on real captures (later versions refined the ACKed-unseen rule and made the
+fast-retransmission / out-of-order order a preference).
 
 Relative numbers are Wireshark's too: sequence numbers count from the SYN's (so the SYN is 0
 and the first data byte 1), or from one before the first one seen when the SYN is missing.
@@ -36,15 +36,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntFlag
 
-from wirelab.observe.packets import Observed, TcpInfo
-from wirelab.wire.tcp import TCPFlags
+from wirelab.observe.packets import ACK, FIN, RST, SYN, Observed, TcpInfo
 
 MOD = 1 << 32
 UNSET_WINDOW = 0xFFFFFFFF  # Wireshark's initial "no window seen yet"
 FAST_RETRANSMISSION_WINDOW_NS = 20_000_000
 DEFAULT_OOO_THRESHOLD_NS = 3_000_000
-_SYN_FIN = TCPFlags.SYN | TCPFlags.FIN
-_SYN_FIN_RST = TCPFlags.SYN | TCPFlags.FIN | TCPFlags.RST
 
 
 class Mark(IntFlag):
@@ -106,6 +103,30 @@ TSHARK_FIELDS: dict[Mark, tuple[str, ...]] = {
 }
 
 
+# IntFlag arithmetic costs microseconds an operation and the analysis does a dozen a
+# segment, so it works on plain ints and wraps the result in a Mark once.
+_FIN, _SYN, _RST, _ACK = FIN, SYN, RST, ACK
+_SYN_FIN = _SYN | _FIN
+_SYN_FIN_RST = _SYN | _FIN | _RST
+_RETX = int(Mark.RETRANSMISSION)
+_FAST = int(Mark.FAST_RETRANSMISSION)
+_SPURIOUS = int(Mark.SPURIOUS_RETRANSMISSION)
+_OOO = int(Mark.OUT_OF_ORDER)
+_LOST = int(Mark.LOST_SEGMENT)
+_UNSEEN = int(Mark.ACKED_UNSEEN)
+_KA = int(Mark.KEEP_ALIVE)
+_KA_ACK = int(Mark.KEEP_ALIVE_ACK)
+_WUPD = int(Mark.WINDOW_UPDATE)
+_DUP = int(Mark.DUPLICATE_ACK)
+_ZW = int(Mark.ZERO_WINDOW)
+_ZWP = int(Mark.ZERO_WINDOW_PROBE)
+_ZWP_ACK = int(Mark.ZERO_WINDOW_PROBE_ACK)
+_REUSED = int(Mark.REUSED_PORTS)
+_MARKS = {0: Mark(0), **{int(m): m for m in Mark}}  # the common cases, built once
+_LABEL_BITS = [(int(m), text, m is Mark.DUPLICATE_ACK) for m, text in MARK_LABELS.items()]
+_FIELD_BITS = [(int(m), names) for m, names in TSHARK_FIELDS.items()]
+
+
 def gt_seq(a: int, b: int) -> bool:
     """``a`` is after ``b`` in sequence space (RFC 9293 3.4: compare modulo 2**32)."""
     return 0 < (a - b) % MOD < (1 << 31)
@@ -137,18 +158,16 @@ class SegmentAnalysis:
 
     def labels(self) -> list[str]:
         """The marks as Wireshark's Info prefixes, e.g. ``"TCP Dup ACK 7#1"``."""
-        out = []
-        for mark, text in MARK_LABELS.items():
-            if self.marks & mark:
-                if mark is Mark.DUPLICATE_ACK:
-                    text = f"{text} {self.dupack_of}#{self.dupack_num}"
-                out.append(text)
-        return out
+        bits = int(self.marks)
+        if not bits:
+            return []
+        return [f"{text} {self.dupack_of}#{self.dupack_num}" if dup else text
+                for bit, text, dup in _LABEL_BITS if bits & bit]
 
     def tshark_fields(self) -> set[str]:
         """The ``tcp.analysis.*`` field names tshark would print for this segment."""
-        return {name for mark, names in TSHARK_FIELDS.items() if self.marks & mark
-                for name in names}
+        bits = int(self.marks)
+        return {name for bit, names in _FIELD_BITS if bits & bit for name in names}
 
 
 class _Flow:
@@ -166,7 +185,7 @@ class _Flow:
         self.lastack_ns = 0
         self.dupacknum = 0
         self.lastnondupack = 0
-        self.lastsegmentflags = Mark(0)
+        self.lastsegmentflags = 0  # Mark bits
 
 
 class StreamAnalyzer:
@@ -189,29 +208,30 @@ class StreamAnalyzer:
         t = p.tcp
         assert t is not None, "only TCP packets are analysed"
         fwd, rev = self._pair(p)
-        if t.flags & TCPFlags.SYN:
+        flags = t.flags
+        if flags & _SYN:
             _window_scaling(t, fwd, rev)
-            if not t.flags & TCPFlags.ACK and self.client is None:
+            if not flags & _ACK and self.client is None:
                 self.client = (p.src, p.sport or 0)
         window = t.window
-        if not t.flags & TCPFlags.SYN and fwd.win_scale >= 0:
+        if not flags & _SYN and fwd.win_scale >= 0:
             window <<= fwd.win_scale  # RFC 7323 2.2: never scaled on a SYN
-        marks = Mark.REUSED_PORTS if reused_ports else Mark(0)
+        marks = _REUSED if reused_ports else 0
         marks, dup = _analyse(p.number, p.ts_ns, t, window, fwd, rev, self.first_rtt_ns, marks)
         # Wireshark notes the first RTT after analysing the segment: from the latest SYN to
         # the first segment with ACK and without SYN (the handshake's third packet).
-        if t.flags & (TCPFlags.SYN | TCPFlags.ACK) == TCPFlags.SYN:
+        if flags & (_SYN | _ACK) == _SYN:
             self.mru_syn_ns = p.ts_ns
-        elif (t.flags & (TCPFlags.SYN | TCPFlags.ACK) == TCPFlags.ACK and self.mru_syn_ns
+        elif (flags & (_SYN | _ACK) == _ACK and self.mru_syn_ns
               and not self.first_rtt_ns):
             self.first_rtt_ns = p.ts_ns - self.mru_syn_ns
         base = fwd.base_seq or 0
-        nxt = t.seq + t.seglen + (1 if t.flags & _SYN_FIN else 0)
+        nxt = t.seq + t.seglen + (1 if flags & _SYN_FIN else 0)
         rel_ack = None
-        if t.flags & TCPFlags.ACK and rev.base_seq is not None:
+        if flags & _ACK and rev.base_seq is not None:
             rel_ack = (t.ack - rev.base_seq) % MOD
         return SegmentAnalysis((t.seq - base) % MOD, rel_ack, (nxt - base) % MOD, window,
-                               marks, *dup)
+                               _MARKS[marks] if marks in _MARKS else Mark(marks), *dup)
 
 
 def _window_scaling(t: TcpInfo, fwd: _Flow, rev: _Flow) -> None:
@@ -220,94 +240,94 @@ def _window_scaling(t: TcpInfo, fwd: _Flow, rev: _Flow) -> None:
         fwd.win_scale = min(t.wscale, 14)  # RFC 7323 2.3: larger shifts are taken as 14
     if fwd.win_scale == -1:
         fwd.win_scale = rev.win_scale = -2
-    elif t.flags & TCPFlags.ACK and rev.win_scale == -2:
+    elif t.flags & _ACK and rev.win_scale == -2:
         fwd.win_scale = -2
 
 
 def _analyse(number: int, ts: int, t: TcpInfo, window: int, fwd: _Flow, rev: _Flow,
-             first_rtt_ns: int, marks: Mark) -> tuple[Mark, tuple[int, int]]:
+             first_rtt_ns: int, marks: int) -> tuple[int, tuple[int, int]]:
     """One step of ``tcp_analyze_sequence_number``; returns the marks and dup-ACK (num, of)."""
     seq, ack, seglen, flags = t.seq, t.ack, t.seglen, t.flags
     if fwd.base_seq is None:
-        fwd.base_seq = seq if flags & TCPFlags.SYN else (seq - 1) % MOD
-    if rev.base_seq is None and flags & TCPFlags.ACK:
+        fwd.base_seq = seq if flags & _SYN else (seq - 1) % MOD
+    if rev.base_seq is None and flags & _ACK:
         rev.base_seq = (ack - 1) % MOD
     marks |= _window_marks(seq, ack, seglen, flags, window, fwd, rev)
     dup = (0, 0)
-    if marks & Mark.DUPLICATE_ACK:
+    if marks & _DUP:
         fwd.dupacknum += 1
         dup = (fwd.dupacknum, fwd.lastnondupack)
     if ack != fwd.lastack:
         fwd.lastnondupack = number
         fwd.dupacknum = 0
     marks |= _acked_unseen(ack, flags, rev)
-    if (seglen > 0 or flags & _SYN_FIN) and not marks & Mark.KEEP_ALIVE:
-        marks |= _retransmission_kind(ts, seq, seglen, fwd, rev, first_rtt_ns)
+    if (seglen > 0 or flags & _SYN_FIN) and not marks & _KA:
+        marks |= _retransmission_kind(ts, seq, seglen, flags, fwd, rev, first_rtt_ns)
     _advance(number, ts, seq, ack, seglen, flags, window, fwd, marks)
     return marks, dup
 
 
 def _window_marks(seq: int, ack: int, seglen: int, flags: int, window: int, fwd: _Flow,
-                  rev: _Flow) -> Mark:
+                  rev: _Flow) -> int:
     """Zero window (probe), lost segment, keep-alive, window update, duplicate ACK."""
     same_place = seq == fwd.nextseq and ack == fwd.lastack and not flags & _SYN_FIN_RST
     if seglen == 1 and seq == fwd.nextseq and rev.window == 0:
-        return Mark.ZERO_WINDOW_PROBE
-    marks = Mark(0)
+        return _ZWP
+    marks = 0
     if window == 0 and not flags & _SYN_FIN_RST:
-        marks |= Mark.ZERO_WINDOW
-    if fwd.nextseq and gt_seq(seq, fwd.nextseq) and not flags & TCPFlags.RST:
-        marks |= Mark.LOST_SEGMENT
+        marks |= _ZW
+    if fwd.nextseq and gt_seq(seq, fwd.nextseq) and not flags & _RST:
+        marks |= _LOST
     if seglen <= 1 and seq == (fwd.nextseq - 1) % MOD and not flags & _SYN_FIN_RST:
-        marks |= Mark.KEEP_ALIVE
+        marks |= _KA
     if seglen == 0 and window and window != fwd.window and same_place:
-        marks |= Mark.WINDOW_UPDATE
+        marks |= _WUPD
     if seglen == 0 and window and window == fwd.window and same_place \
-            and rev.lastsegmentflags & Mark.KEEP_ALIVE:
-        return marks | Mark.KEEP_ALIVE_ACK
+            and rev.lastsegmentflags & _KA:
+        return marks | _KA_ACK
     if seglen == 0 and window == 0 and fwd.window == 0 and same_place \
-            and rev.lastsegmentflags & Mark.ZERO_WINDOW_PROBE:
-        return marks | Mark.ZERO_WINDOW_PROBE_ACK
+            and rev.lastsegmentflags & _ZWP:
+        return marks | _ZWP_ACK
     if seglen == 0 and window and window == fwd.window and same_place:
-        marks |= Mark.DUPLICATE_ACK
+        marks |= _DUP
     return marks
 
 
-def _acked_unseen(ack: int, flags: int, rev: _Flow) -> Mark:
+def _acked_unseen(ack: int, flags: int, rev: _Flow) -> int:
     """An ACK beyond what the other side was seen to send: its segment is not in the capture.
 
     The mark is given once: the other side's "max seq to be acked" then jumps to its next
     sequence number.
     """
-    if rev.maxseqtobeacked and gt_seq(ack, rev.maxseqtobeacked) and flags & TCPFlags.ACK:
+    if rev.maxseqtobeacked and gt_seq(ack, rev.maxseqtobeacked) and flags & _ACK:
         rev.maxseqtobeacked = rev.nextseq
-        return Mark.ACKED_UNSEEN
-    return Mark(0)
+        return _UNSEEN
+    return 0
 
 
-def _retransmission_kind(ts: int, seq: int, seglen: int, fwd: _Flow, rev: _Flow,
-                         first_rtt_ns: int) -> Mark:
+def _retransmission_kind(ts: int, seq: int, seglen: int, flags: int, fwd: _Flow, rev: _Flow,
+                         first_rtt_ns: int) -> int:
     """Spurious, fast, out-of-order or plain retransmission of a segment with data/SYN/FIN."""
     not_advanced = bool(fwd.nextseq) and lt_seq(seq, fwd.nextseq)
     if seglen > 1 and (fwd.nextseq - 1) % MOD == seq:
         not_advanced = False  # new data after a 1-byte zero window probe
     if seglen > 0 and rev.lastack and le_seq(seq + seglen, rev.lastack):
-        return Mark.SPURIOUS_RETRANSMISSION
+        return _SPURIOUS
     if (not_advanced and rev.dupacknum >= 2 and rev.lastack == seq
             and ts - rev.lastack_ns < FAST_RETRANSMISSION_WINDOW_NS):
-        return Mark.FAST_RETRANSMISSION
+        return _FAST
     threshold = first_rtt_ns or DEFAULT_OOO_THRESHOLD_NS
-    if (not_advanced and ts - fwd.nextseq_ns < threshold
-            and fwd.nextseq != (seq + seglen) % MOD):
-        return Mark.OUT_OF_ORDER
-    return Mark.RETRANSMISSION if not_advanced else Mark(0)
+    ends_at_next = fwd.nextseq == (seq + seglen + (1 if flags & _SYN_FIN else 0)) % MOD
+    if not_advanced and ts - fwd.nextseq_ns < threshold and not ends_at_next:
+        return _OOO
+    return _RETX if not_advanced else 0
 
 
 def _advance(number: int, ts: int, seq: int, ack: int, seglen: int, flags: int, window: int,
-             fwd: _Flow, marks: Mark) -> None:
+             fwd: _Flow, marks: int) -> None:
     """Move the direction's state past this segment (the end of Wireshark's function)."""
     nextseq = (seq + seglen + (1 if flags & _SYN_FIN else 0)) % MOD
-    probe = bool(marks & Mark.ZERO_WINDOW_PROBE)
+    probe = bool(marks & _ZWP)
     if (gt_seq(nextseq, fwd.nextseq) or not fwd.nextseq) and not probe:
         fwd.nextseq = nextseq
         fwd.nextseq_ns = ts

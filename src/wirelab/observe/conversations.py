@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from wirelab.observe.analysis import Mark, analyse_stream
-from wirelab.observe.packets import NS, Observed, endpoint, origin_ns
+from wirelab.observe.packets import ACK, FIN, NS, RST, SYN, Observed, endpoint, origin_ns
 from wirelab.observe.streams import Streams, number_streams
-from wirelab.wire.tcp import TCPFlags
 
 
 @dataclass
@@ -117,21 +116,24 @@ def _tcp_details(conv: Conversation, mine: list[Observed], streams: Streams) -> 
         assert p.tcp is not None
         flags = p.tcp.flags
         side = "A" if p.src_endpoint == conv.a else "B"
-        if flags & TCPFlags.SYN:
-            name = "SYN/ACK" if flags & TCPFlags.ACK else "SYN"
+        if flags & SYN:
+            name = "SYN/ACK" if flags & ACK else "SYN"
             if name == "SYN" and conv.client is None:
                 conv.client = endpoint(p.src, p.sport)
             if name not in events:
                 events.append(name)
-        for bit, name in ((TCPFlags.FIN, f"FIN({side})"), (TCPFlags.RST, f"RST({side})")):
+        for bit, name in ((FIN, f"FIN({side})"), (RST, f"RST({side})")):
             if flags & bit and name not in events:
                 events.append(name)
     conv.state = " ".join(events)
+    counts: dict[int, int] = {}
     for result in analyse_stream(mine, streams.reused_ports).values():
-        for mark in Mark:
-            if result.marks & mark and mark.name is not None:
-                key = mark.name.lower()
-                conv.marks[key] = conv.marks.get(key, 0) + 1
+        if result.marks:
+            counts[int(result.marks)] = counts.get(int(result.marks), 0) + 1
+    for bits, n in counts.items():  # few distinct combinations: name them once each
+        for mark in Mark(bits):
+            key = (mark.name or str(int(mark))).lower()
+            conv.marks[key] = conv.marks.get(key, 0) + n
 
 
 def render_table(convs: Sequence[Conversation]) -> str:

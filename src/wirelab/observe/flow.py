@@ -34,15 +34,15 @@ from wirelab.errors import ExitCode, WirelabError
 from wirelab.observe.analysis import Mark, SegmentAnalysis, analyse_stream
 from wirelab.observe.filter import Filter, parse_filter
 from wirelab.observe.follow import no_stream_message
-from wirelab.observe.packets import NS, Observed, origin_ns
+from wirelab.observe.packets import FIN, NS, RST, SYN, Observed, origin_ns
 from wirelab.observe.streams import Streams, number_streams
 from wirelab.wire.icmp import ICMPType, UnreachableCode
 from wirelab.wire.icmpv6 import ICMPv6Type
 from wirelab.wire.ipv4 import IPProto
-from wirelab.wire.tcp import TCPFlags
 
 # Marks that Wireshark's "Bad TCP" colouring rule leaves out: they are not trouble.
 BENIGN = Mark.WINDOW_UPDATE | Mark.KEEP_ALIVE | Mark.KEEP_ALIVE_ACK
+_TROUBLE = ~int(BENIGN)
 
 
 class Phase(StrEnum):
@@ -139,11 +139,11 @@ def tcp_phases(packets: Sequence[Observed]) -> dict[int, Phase]:
         assert p.tcp is not None
         flags = p.tcp.flags
         if phase is None:
-            phase = Phase.HANDSHAKE if flags & TCPFlags.SYN else Phase.DATA
-        closing = flags & (TCPFlags.FIN | TCPFlags.RST) and i >= last_data
+            phase = Phase.HANDSHAKE if flags & SYN else Phase.DATA
+        closing = flags & (FIN | RST) and i >= last_data
         if closing:
             phase = Phase.TEARDOWN
-        elif phase is Phase.HANDSHAKE and not flags & TCPFlags.SYN:
+        elif phase is Phase.HANDSHAKE and not flags & SYN:
             if p.tcp.seglen == 0:
                 out[p.number] = Phase.HANDSHAKE  # the third packet of the handshake
                 phase = Phase.DATA
@@ -290,7 +290,7 @@ def _arrow(p: Observed, zero: int, column: dict[str, int], streams: Streams,
     if p.tcp is not None:
         a = analysis[p.number]
         label, detail = _tcp_text(p, a)
-        phase, marks, alert = phases.get(p.number), tuple(a.labels()), bool(a.marks & ~BENIGN)
+        phase, marks, alert = phases.get(p.number), tuple(a.labels()), bool(int(a.marks) & _TROUBLE)
         seq, ack, length = a.rel_seq, a.rel_ack, p.tcp.seglen
     elif p.proto == IPProto.UDP:
         label, detail, length = "UDP", f"Len={p.udp_len}", p.udp_len

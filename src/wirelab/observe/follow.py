@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from wirelab.errors import ExitCode, WirelabError
-from wirelab.observe.packets import Observed, endpoint
+from wirelab.observe.packets import ACK, RST, SYN, Observed, endpoint
 from wirelab.observe.streams import number_streams
-from wirelab.wire.tcp import TCPFlags
 
 MOD = 1 << 32
 HALF = 1 << 31
@@ -162,8 +161,8 @@ def client_endpoint(packets: Sequence[Observed]) -> tuple[str, int]:
     """The side that opened the connection: the SYN's sender, the SYN/ACK's receiver, or
     failing both the sender of the first packet (as Wireshark's Follow does)."""
     for p in packets:
-        if p.tcp is not None and p.tcp.flags & TCPFlags.SYN:
-            if p.tcp.flags & TCPFlags.ACK:
+        if p.tcp is not None and p.tcp.flags & SYN:
+            if p.tcp.flags & ACK:
                 return (p.dst, p.dport or 0)
             return (p.src, p.sport or 0)
     first = packets[0]
@@ -201,11 +200,11 @@ def reassemble(packets: Sequence[Observed], stream: int = 0) -> FollowedStream:
             continue
         side = _side(p, client)
         r = sides[side]
-        if t.flags & TCPFlags.SYN:
+        if t.flags & SYN:
             r.syn(t.seq)
-        if t.flags & TCPFlags.RST:
+        if t.flags & RST:
             continue
-        payload_seq = (t.seq + 1) % MOD if t.flags & TCPFlags.SYN else t.seq  # TFO data
+        payload_seq = (t.seq + 1) % MOD if t.flags & SYN else t.seq  # TFO data
         for offset, data in r.segment(payload_seq, t.payload):
             result.segments.append(Chunk(side, offset, data, p.number))
     last = packets[-1].number
@@ -234,9 +233,9 @@ def _first_byte(packets: Sequence[Observed], client: tuple[str, int], side: Side
         t = p.tcp
         if t is None or _side(p, client) is not side:
             continue
-        if t.flags & TCPFlags.SYN:
+        if t.flags & SYN:
             return (t.seq + 1) % MOD
-        if t.payload and not t.flags & TCPFlags.RST:
+        if t.payload and not t.flags & RST:
             if lowest is None or (t.seq - lowest) % MOD >= HALF:
                 lowest = t.seq
     return lowest

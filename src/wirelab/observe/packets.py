@@ -31,6 +31,10 @@ from wirelab.wire.tcp import MSS, TCP, SACKPermitted, TCPFlags, WindowScale
 from wirelab.wire.udp import UDP
 
 NS = 1_000_000_000
+# TCP flag bits as plain ints: IntFlag arithmetic costs microseconds an operation, and the
+# analysis does a dozen a segment.  ``TcpInfo.flags`` is a plain int for the same reason.
+FIN, SYN, RST, PSH, ACK = (int(TCPFlags[n]) for n in ("FIN", "SYN", "RST", "PSH", "ACK"))
+_FLAG_NAMES = [", ".join(f.name or "" for f in TCPFlags if i & f) for i in range(256)]
 PROTO_NAMES: dict[int, str] = {IPProto.TCP: "TCP", IPProto.UDP: "UDP", IPProto.ICMP: "ICMP",
                                IPProto.ICMPV6: "ICMPv6"}
 
@@ -41,7 +45,8 @@ class TcpInfo:
 
     seq: int
     ack: int
-    flags: TCPFlags
+    flags: int
+    """The eight flag bits (RFC 9293 3.1, RFC 3168); ``TCPFlags(flags)`` names them."""
     window: int
     """The raw 16-bit window field; scaling (RFC 7323 section 2.3) is the analysis' business."""
     seglen: int
@@ -54,7 +59,7 @@ class TcpInfo:
 
     def flag_names(self) -> str:
         """``"SYN, ACK"``: tshark's order and spelling."""
-        return ", ".join(f.name or "" for f in TCPFlags if self.flags & f)
+        return _FLAG_NAMES[self.flags & 0xFF]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +154,7 @@ def _tcp_info(tcp: TCP) -> TcpInfo:
     payload = tcp.payload
     mss = wscale = None
     sack = False
-    if tcp.flags & TCPFlags.SYN:  # these options are only meaningful on SYNs (RFC 7323 2.2)
+    if tcp.flags & SYN:  # these options are only meaningful on SYNs (RFC 7323 2.2)
         for opt in tcp.options:
             if isinstance(opt, MSS):
                 mss = opt.value
@@ -157,7 +162,7 @@ def _tcp_info(tcp: TCP) -> TcpInfo:
                 wscale = opt.shift
             elif isinstance(opt, SACKPermitted):
                 sack = True
-    return TcpInfo(seq=tcp.seq, ack=tcp.ack, flags=TCPFlags(tcp.flags), window=tcp.window,
+    return TcpInfo(seq=tcp.seq, ack=tcp.ack, flags=int(tcp.flags), window=tcp.window,
                    seglen=len(payload), payload=payload, mss=mss, wscale=wscale,
                    sack_permitted=sack)
 

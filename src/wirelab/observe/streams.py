@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from wirelab.observe.packets import Observed
+from wirelab.observe.packets import ACK, SYN, Observed
 from wirelab.wire.ipv4 import IPProto
-from wirelab.wire.tcp import TCPFlags
 
 MOD = 1 << 32
 Endpoint = tuple[str, int]
@@ -85,7 +84,7 @@ def _tcp_stream(p: Observed, convs: dict[PairKey, _TcpConv], out: Streams) -> in
     rev: Endpoint = (p.dst, p.dport or 0)
     flags, seq = p.tcp.flags, p.tcp.seq
     conv = convs.get(key)
-    pure_syn = flags & (TCPFlags.SYN | TCPFlags.ACK) == TCPFlags.SYN
+    pure_syn = flags & (SYN | ACK) == SYN
     if conv is not None and pure_syn and fwd in conv.base_seq and conv.base_seq[fwd] != seq:
         out.reused_ports.add(p.number)
         conv = None
@@ -93,7 +92,7 @@ def _tcp_stream(p: Observed, convs: dict[PairKey, _TcpConv], out: Streams) -> in
         conv = convs[key] = _TcpConv(out.tcp_count)
         out.tcp_count += 1
     if fwd not in conv.base_seq:
-        conv.base_seq[fwd] = seq if flags & TCPFlags.SYN else (seq - 1) % MOD
-    if rev not in conv.base_seq and flags & TCPFlags.ACK:
+        conv.base_seq[fwd] = seq if flags & SYN else (seq - 1) % MOD
+    if rev not in conv.base_seq and flags & ACK:
         conv.base_seq[rev] = (p.tcp.ack - 1) % MOD
     return conv.stream
