@@ -157,14 +157,22 @@ table.packets tr.alert td { color: #c62828; }
 """
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def render_html(ladder: Ladder, title: str | None = None) -> str:
     """A complete HTML5 page: the diagram inline and a table of its packets."""
     title = title or ladder.title or "wirelab ladder diagram"
     alerts = sum(1 for a in ladder.arrows if a.alert)
-    summary = (f"{len(ladder.arrows)} packets between {len(ladder.endpoints)} endpoints"
+    summary = (f"{_count(len(ladder.arrows), 'packet')} between "
+               f"{_count(len(ladder.endpoints), 'endpoint')}"
                + (f"; {alerts} marked" if alerts else ""))
-    legend = "".join(f'<span style="background:{color}">{name}</span>'
-                     for name, color in PHASE_COLORS.items())
+    legend = ""
+    if any(a.phase for a in ladder.arrows):
+        legend = "<p class=\"legend\">phases: " + "".join(
+            f'<span style="background:{color}">{name}</span>'
+            for name, color in PHASE_COLORS.items()) + "</p>"
     rows = []
     for a in ladder.arrows:
         src, dst = ladder.endpoints[a.src], ladder.endpoints[a.dst]
@@ -175,7 +183,7 @@ def render_html(ladder: Ladder, title: str | None = None) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{PAGE_STYLE}</style></head><body>"
             f"<h1>{escape(title)}</h1><p class=\"summary\">{escape(summary)}</p>"
-            f"<p class=\"legend\">phases: {legend}</p>"
+            f"{legend}"
             f"<div class=\"diagram\">{render_svg(ladder)}</div>"
             "<table class=\"packets\"><thead><tr><th>#</th><th>time</th><th>source</th>"
             "<th>destination</th><th>protocol</th><th>phase</th><th>info</th></tr></thead>"
