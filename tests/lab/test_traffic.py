@@ -173,3 +173,14 @@ def test_raw_socket_works_inside_the_lab(shared_lab: Lab) -> None:
             return sock.fileno()
 
     assert shared_lab.host("client").call(_raw) > 0
+
+
+def test_a_command_in_one_host_can_enter_another(shared_lab: Lab) -> None:
+    """`wirelab lab exec` run inside a lab host (tools that drive the lab from within)."""
+    import sys
+
+    result = shared_lab.host("client").run(
+        [sys.executable, "-m", "wirelab", "lab", "exec", "--name", shared_lab.name, "server",
+         "--", "hostname"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "server"

@@ -82,7 +82,10 @@ class Entry:
     def enter(self) -> None:
         """Join the target's namespaces.  Child side only: it changes the whole process."""
         if "user" in self.fds:
-            nsops.setns(self.fds["user"], nsops.CLONE_NEWUSER)
+            # Already inside (a command run in a lab host that enters another host): joining
+            # one's own user namespace is refused (EINVAL), and not needed.
+            if os.fstat(self.fds["user"]).st_ino != os.stat("/proc/self/ns/user").st_ino:
+                nsops.setns(self.fds["user"], nsops.CLONE_NEWUSER)
             nsops.setns(self.fds["mnt"], nsops.CLONE_NEWNS)
             nsops.setns(self.fds["net"], nsops.CLONE_NEWNET)
         target = self.target
@@ -114,10 +117,18 @@ class Entry:
 
 
 def preexec(entry: Entry) -> Callable[[], None]:
-    """A ``preexec_fn`` for subprocess that enters ``entry`` and starts a new session."""
+    """A ``preexec_fn`` for subprocess that enters ``entry``.
+
+    subprocess reports a failing preexec_fn only as "Exception occurred in preexec_fn", so
+    the reason is written to the child's stderr first, where the caller will find it.
+    """
 
     def _run() -> None:
-        entry.enter()
+        try:
+            entry.enter()
+        except OSError as exc:
+            os.write(2, f"wirelab: entering the lab failed: {exc}\n".encode())
+            raise
 
     return _run
 

@@ -91,7 +91,7 @@ def popen_in(state: LabState, host: str, argv: list[str], **kwargs: Any) -> subp
     kwargs.setdefault("env", lab_env(state, host))
     with enter.Entry(host_target(state, host)) as entry:
         try:
-            return subprocess.Popen(argv, preexec_fn=entry.enter, **kwargs)
+            return subprocess.Popen(argv, preexec_fn=enter.preexec(entry), **kwargs)
         except subprocess.SubprocessError as exc:
             raise LabError(f"cannot enter host {host} of lab {state.name}: {exc}") from None
 
