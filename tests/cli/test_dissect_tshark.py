@@ -350,3 +350,19 @@ def test_a_mismatch_is_reported(mixed_pcap: Path) -> None:
     ip["ttl"] += 1
     diffs = [d for mine, t in zip(ours, theirs, strict=True) for d in compare(mine, t)]
     assert any("ip.ttl" in d for d in diffs)
+
+
+def test_snaplen_cut_capture_agrees_with_tshark(tmp_path: Path) -> None:
+    """A capture cut at 96 bytes (tcpdump -s 96): headers still decode, payloads are partial."""
+    path = tmp_path / "snapped.pcap"
+    from wirelab.wire.pcap import PcapWriter
+
+    frames = list(samples.mixed_frames(1200, seed=96))
+    with PcapWriter(path, snaplen=96, nanosecond=True) as writer:
+        for ts_ns, frame in frames:
+            writer.write(frame, (ts_ns // 10**9, ts_ns % 10**9))
+    ours = wirelab_rows(path)
+    cut = [r for r in ours if r["caplen"] < r["length"]]
+    assert len(cut) > 200, "the sample should hold many frames longer than the snaplen"
+    assert all(r["error"] is None for r in ours), [r["error"] for r in ours if r["error"]][:3]
+    _assert_agree(path, len(frames))

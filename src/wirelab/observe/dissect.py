@@ -88,7 +88,8 @@ class Dissector:
         self._count += 1
         if self._first_ts is None:
             self._first_ts = captured.ts_ns
-        packet = decode_frame(captured.data, captured.linktype)
+        packet = decode_frame(captured.data, captured.linktype,
+                              snapped=captured.caplen < captured.orig_len)
         rel = (captured.ts_ns - self._first_ts) / 1e9
         row = self._row(self._count, rel, captured, packet)
         return Dissected(self._count, captured, packet, row)
@@ -121,7 +122,7 @@ class Dissector:
             http = http_line(top)
             if http is not None:
                 return "HTTP", http
-            return "TCP", self._tcp_info(ip.src, ip.dst, top)
+            return "TCP", self._tcp_info(ip, top)
         if isinstance(top, UDP):
             return "UDP", f"{top.sport} {ARROW} {top.dport} Len={len(top.payload)}"
         if isinstance(top, ICMP):
@@ -143,7 +144,8 @@ class Dissector:
             return "ETH", f"EtherType 0x{int(kind):04x}"
         return "?", ""
 
-    def _tcp_info(self, src: str, dst: str, tcp: TCP) -> str:
+    def _tcp_info(self, ip: IPv4 | IPv6, tcp: TCP) -> str:
+        src, dst = ip.src, ip.dst
         fwd = (src, tcp.sport, dst, tcp.dport)
         rev = (dst, tcp.dport, src, tcp.sport)
         flags = tcp.flags
@@ -155,7 +157,7 @@ class Dissector:
             base = self._isn.get(rev)
             parts.append(f"Ack={(tcp.ack - base) & 0xFFFFFFFF if base is not None else tcp.ack}")
         parts.append(f"Win={tcp.window}")
-        parts.append(f"Len={len(tcp.payload)}")
+        parts.append(f"Len={wire_payload_length(ip, tcp)}")
         parts.extend(tcp_option_words(tcp))
         return " ".join(parts)
 
@@ -171,6 +173,18 @@ def _addresses(pkt: Packet) -> tuple[str, str]:
     if link is not None:
         return link.src, link.dst
     return "", ""
+
+
+def wire_payload_length(ip: IPv4 | IPv6, layer: UDP | TCP | ICMP | ICMPv6) -> int:
+    """The payload's length on the wire, as the IP header tells it (tshark's ``tcp.len``).
+
+    It is more than the bytes present when the capture cut the frame (caplen < len).
+    """
+    if isinstance(ip, IPv4):
+        end = ip.offset + ip.total_length
+    else:
+        end = ip.offset + 40 + (ip.payload_length or 0)
+    return max(end - layer.payload_offset, 0)
 
 
 def http_line(tcp: TCP) -> str | None:
@@ -363,7 +377,9 @@ def layer_dicts(pkt: Packet) -> list[tuple[str, dict[str, Any]]]:
             fields["checksum_ok"] = layer.checksum_ok(ip.src_bytes, ip.dst_bytes)
         elif isinstance(layer, Custom):
             fields["length_ok"] = layer.length_ok
-        if isinstance(layer, UDP | TCP | Custom | ICMP | ICMPv6):
+        if isinstance(layer, UDP | TCP | ICMP | ICMPv6) and ip is not None:
+            fields["payload_length"] = wire_payload_length(ip, layer)
+        elif isinstance(layer, Custom):
             fields["payload_length"] = len(layer.payload)
         out.append((layer.layer, fields))
     return out

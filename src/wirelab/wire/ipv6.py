@@ -138,7 +138,7 @@ class IPv6(Header):
     """An IPv6 header with its extension headers; ``payload`` is the upper-layer data."""
 
     __slots__ = ("version", "traffic_class", "flow_label", "payload_length", "next_header",
-                 "hop_limit", "_src", "_dst", "ext_headers")
+                 "hop_limit", "_src", "_dst", "ext_headers", "partial")
 
     layer: ClassVar[str] = "IPv6"
     fields: ClassVar[tuple[str, ...]] = ("version", "traffic_class", "flow_label",
@@ -163,6 +163,7 @@ class IPv6(Header):
         self._src = ip6_to_bytes(src, "src")
         self._dst = ip6_to_bytes(dst, "dst")
         self.ext_headers = [] if ext_headers is None else ext_headers
+        self.partial = False
         self._init_payload(payload)
 
     @property
@@ -227,8 +228,13 @@ class IPv6(Header):
         return head + exts + payload
 
     @classmethod
-    def decode(cls, buf: Buf, offset: int = 0, end: int | None = None) -> Self:
-        """Decode the fixed header and walk the extension headers to the upper layer."""
+    def decode(cls, buf: Buf, offset: int = 0, end: int | None = None, *,
+               partial: bool = False) -> Self:
+        """Decode the fixed header and walk the extension headers to the upper layer.
+
+        ``partial=True`` accepts a ``payload_length`` beyond the bytes present (a capture cut
+        by its snaplen); ``self.partial`` then says the payload is incomplete.
+        """
         if end is None:
             end = len(buf)
         avail = end - offset
@@ -237,9 +243,11 @@ class IPv6(Header):
         vtf, plen, nh, hlim, src, dst = _unpack(buf, offset)
         if vtf >> 28 != 6:
             raise BadFieldError("IPv6", "version", offset, f"{vtf >> 28} is not 6")
-        if plen > avail - 40:
+        cut = plen > avail - 40
+        if cut and not partial:
             raise truncated("IPv6", "payload_length", offset + 4, plen, avail - 40)
         self = _new(cls)
+        self.partial = cut
         self.version = 6
         self.traffic_class = (vtf >> 20) & 0xFF
         self.flow_label = vtf & 0xFFFFF
@@ -248,7 +256,7 @@ class IPv6(Header):
         self.hop_limit = hlim
         self._src = src
         self._dst = dst
-        pend = offset + 40 + plen
+        pend = end if cut else offset + 40 + plen
         pos = offset + 40
         if nh in EXT_HEADERS:
             self.ext_headers, pos = _walk(buf, pos, pend, nh)

@@ -22,6 +22,7 @@ the layers before it, so a dissector can show the packet up to the fault.  With
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from enum import IntEnum
 from typing import Any, TypeVar
@@ -132,9 +133,17 @@ UDP_APPS: dict[int, _AppStage] = {DNS_PORT: _dns, CUSTOM_PORT: _custom}
 """UDP port -> application decoder (the destination port is looked up first)."""
 
 
-def _make_stages(udp_apps: dict[int, _AppStage]) -> dict[int, _Stage]:
-    """The decoding chain for each link type, with ``udp_apps`` above UDP."""
-    ip4_decode, ip6_decode = IPv4.decode, IPv6.decode
+def _make_stages(udp_apps: dict[int, _AppStage], snapped: bool = False) -> dict[int, _Stage]:
+    """The decoding chain for each link type, with ``udp_apps`` above UDP.
+
+    ``snapped``: the frame was cut by the capture's snaplen, so an IP length beyond the bytes
+    present is expected; the IP header is kept and the layers above it are marked partial.
+    """
+    ip4_decode: Callable[[Buf, int, int], IPv4] = IPv4.decode
+    ip6_decode: Callable[[Buf, int, int], IPv6] = IPv6.decode
+    if snapped:
+        ip4_decode = functools.partial(IPv4.decode, partial=True)
+        ip6_decode = functools.partial(IPv6.decode, partial=True)
     eth_decode = Ethernet.decode
 
     # IP protocol -> the transport decoder, called as decode(buf, offset, end, partial)
@@ -159,19 +168,20 @@ def _make_stages(udp_apps: dict[int, _AppStage]) -> dict[int, _Stage]:
             return  # a non-first fragment: no transport header here
         decoder = by_proto4.get(ip.proto)
         if decoder is not None:
-            transport(buf, decoder, ip._pstart, ip._pend, layers, bool(ip.flags & FLAG_MF))
+            transport(buf, decoder, ip._pstart, ip._pend, layers,
+                      bool(ip.flags & FLAG_MF) or ip.partial)
 
     def ipv6(buf: Buf, off: int, end: int, layers: list[Layer]) -> None:
         ip = ip6_decode(buf, off, end)
         layers.append(ip)
-        partial = False
+        partial = ip.partial
         exts = ip.ext_headers
         if exts:
             for ext in exts:
                 if isinstance(ext, FragmentHeader):
                     if ext.frag_offset:
                         return  # a non-first fragment
-                    partial = bool(ext.m)
+                    partial = partial or bool(ext.m)
             proto = exts[-1].next_header
         else:
             proto = ip.next_header
@@ -217,20 +227,24 @@ def _make_stages(udp_apps: dict[int, _AppStage]) -> dict[int, _Stage]:
 
 _STAGES = _make_stages(UDP_APPS)
 _STAGES_NO_APP = _make_stages({})
+_STAGES_SNAPPED = _make_stages(UDP_APPS, snapped=True)
 _RAW_LINKTYPES = frozenset({LinkType.RAW, LinkType.IPV4, LinkType.IPV6})
 
 
 def decode_frame(data: Buf, linktype: int = LinkType.ETHERNET, strict: bool = False, *,
-                 app: bool = True) -> Packet:
+                 app: bool = True, snapped: bool = False) -> Packet:
     """Decode every layer of one captured frame.
 
     Never raises for malformed bytes unless ``strict``: the error is kept in ``Packet.error``
     with the layers decoded before it.  With a raw-IP link type there is no link padding, so
     bytes after the IP datagram are a :class:`TrailingDataError` (all layers are still kept).
     ``app=False`` stops at the transport layer (no DNS, no custom header).
+    ``snapped=True`` is for a frame cut by the capture's snaplen (caplen < orig_len): IP
+    lengths beyond the bytes present are accepted and the upper layers marked partial.
     """
     layers: list[Layer] = []
-    stage = (_STAGES if app else _STAGES_NO_APP).get(linktype)
+    stages = _STAGES_SNAPPED if snapped else (_STAGES if app else _STAGES_NO_APP)
+    stage = stages.get(linktype)
     try:
         if stage is None:
             raise BadFieldError("frame", "linktype", None, f"link type {linktype} is not decoded")
