@@ -94,7 +94,7 @@ class LoopbackCapture:
         return self.complete and self.dropped == 0
 
 
-_DROPPED = re.compile(rb"(\d+) packets? dropped by kernel")
+DROPPED = re.compile(rb"(\d+) packets? dropped by kernel")
 
 
 @contextmanager
@@ -136,7 +136,7 @@ def capture(path: pathlib.Path, bpf: str, *, iface: str = "lo",
         _wait_listening(proc)
         yield result
         if until is not None:
-            result.complete = _wait_until(path, until)
+            result.complete = wait_until(path, until)
         _wait_stable(path)
     finally:
         stderr = b""
@@ -149,7 +149,7 @@ def capture(path: pathlib.Path, bpf: str, *, iface: str = "lo",
                 proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
-        found = _DROPPED.search(stderr)
+        found = DROPPED.search(stderr)
         result.dropped = int(found.group(1)) if found else 0
 
 
@@ -165,8 +165,9 @@ def _wait_listening(proc: subprocess.Popen[bytes]) -> None:
         seen += chunk
 
 
-def _wait_until(path: pathlib.Path, until: Callable[[list[Observed]], bool],
-                limit: float = 10.0) -> bool:
+def wait_until(path: pathlib.Path, until: Callable[[list[Observed]], bool],
+               limit: float = 10.0) -> bool:
+    """Poll the capture file until ``until(its packets)`` holds; False after ``limit`` s."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if path.exists() and until(load(path)):
