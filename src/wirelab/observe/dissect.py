@@ -25,7 +25,7 @@ from wirelab.wire.icmp import ICMP, ICMPType, TimeExceededCode, UnreachableCode
 from wirelab.wire.icmpv6 import ICMPv6
 from wirelab.wire.ipv4 import IPProto, IPv4
 from wirelab.wire.ipv6 import IPv6
-from wirelab.wire.packet import Packet, decode_frame
+from wirelab.wire.packet import Packet, decode_frame, wire_payload_length
 from wirelab.wire.tcp import MSS, SACK, TCP, SACKPermitted, TCPFlags, Timestamps, WindowScale
 from wirelab.wire.udp import UDP
 
@@ -173,18 +173,6 @@ def _addresses(pkt: Packet) -> tuple[str, str]:
     if link is not None:
         return link.src, link.dst
     return "", ""
-
-
-def wire_payload_length(ip: IPv4 | IPv6, layer: UDP | TCP | ICMP | ICMPv6) -> int:
-    """The payload's length on the wire, as the IP header tells it (tshark's ``tcp.len``).
-
-    It is more than the bytes present when the capture cut the frame (caplen < len).
-    """
-    if isinstance(ip, IPv4):
-        end = ip.offset + ip.total_length
-    else:
-        end = ip.offset + 40 + (ip.payload_length or 0)
-    return max(end - layer.payload_offset, 0)
 
 
 def http_line(tcp: TCP) -> str | None:

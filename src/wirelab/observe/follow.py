@@ -71,14 +71,20 @@ class Reassembler:
         self._pending: list[tuple[int, int, bytes]] = []  # (offset, arrival order, data)
         self._order = itertools.count()
         self.gaps: list[tuple[int, int]] = []
+        self.end = 0  # offset just past the furthest byte the segments say was sent
 
     def syn(self, seq: int) -> None:
         """A SYN: the data starts at ``seq + 1`` (RFC 9293 3.4)."""
         if self.base is None:
             self.base = (seq + 1) % MOD
 
-    def segment(self, seq: int, data: bytes) -> list[tuple[int, bytes]]:
-        """Place a segment's data; returns the pieces now deliverable, in order."""
+    def segment(self, seq: int, data: bytes, length: int | None = None
+                ) -> list[tuple[int, bytes]]:
+        """Place a segment's data; returns the pieces now deliverable, in order.
+
+        ``length`` is the segment's data length on the wire when the capture kept less of it
+        (a frame cut by the snaplen): the bytes not kept are reported as a gap.
+        """
         if not data:
             return []
         if self.base is None:
@@ -86,6 +92,7 @@ class Reassembler:
         rel = (seq - self.base) % MOD
         # The representative of rel (mod 2**32) nearest the next expected offset.
         offset = self.next_offset + ((rel - self.next_offset + HALF) % MOD) - HALF
+        self.end = max(self.end, offset + max(len(data), length or 0))
         if offset + len(data) <= self.next_offset:
             return []  # all of it delivered already: a retransmission
         heapq.heappush(self._pending, (offset, next(self._order), data))
@@ -113,6 +120,9 @@ class Reassembler:
                 self.gaps.append((self.next_offset, start - self.next_offset))
                 self.next_offset = start
             out.extend(self._deliver())
+        if self.end > self.next_offset:  # sent, as the headers say, but not captured
+            self.gaps.append((self.next_offset, self.end - self.next_offset))
+            self.next_offset = self.end
         return out
 
 
@@ -205,7 +215,7 @@ def reassemble(packets: Sequence[Observed], stream: int = 0) -> FollowedStream:
         if t.flags & RST:
             continue
         payload_seq = (t.seq + 1) % MOD if t.flags & SYN else t.seq  # TFO data
-        for offset, data in r.segment(payload_seq, t.payload):
+        for offset, data in r.segment(payload_seq, t.payload, t.seglen):
             result.segments.append(Chunk(side, offset, data, p.number))
     last = packets[-1].number
     for side, r in sides.items():

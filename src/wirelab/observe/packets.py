@@ -25,7 +25,7 @@ from wirelab.wire.icmp import ICMP, ICMPBase
 from wirelab.wire.icmpv6 import ICMPv6
 from wirelab.wire.ipv4 import IPProto, IPv4
 from wirelab.wire.ipv6 import IPv6
-from wirelab.wire.packet import decode_frame
+from wirelab.wire.packet import decode_frame, wire_payload_length
 from wirelab.wire.pcap import CapturedPacket
 from wirelab.wire.tcp import MSS, TCP, SACKPermitted, TCPFlags, WindowScale
 from wirelab.wire.udp import UDP
@@ -124,7 +124,7 @@ def endpoint(addr: str, port: int | None) -> str:
 
 def observe_frame(frame: CapturedPacket, number: int) -> Observed | None:
     """The :class:`Observed` for one captured frame, or None if it carries none of ours."""
-    packet = decode_frame(frame.data, frame.linktype)
+    packet = decode_frame(frame.data, frame.linktype, snapped=frame.caplen < frame.orig_len)
     ip: IPv4 | IPv6 | None = packet.get(IPv4) or packet.get(IPv6)
     if ip is None:
         return None
@@ -132,7 +132,8 @@ def observe_frame(frame: CapturedPacket, number: int) -> Observed | None:
     ttl = ip.ttl if isinstance(ip, IPv4) else ip.hop_limit
     tcp = packet.get(TCP)
     if tcp is not None:
-        return Observed(*head, IPProto.TCP, tcp.sport, tcp.dport, tcp=_tcp_info(tcp), ttl=ttl)
+        info = _tcp_info(tcp, wire_payload_length(ip, tcp))
+        return Observed(*head, IPProto.TCP, tcp.sport, tcp.dport, tcp=info, ttl=ttl)
     udp = packet.get(UDP)
     if udp is not None:
         return Observed(*head, IPProto.UDP, udp.sport, udp.dport,
@@ -148,9 +149,9 @@ def observe_frame(frame: CapturedPacket, number: int) -> Observed | None:
     return None
 
 
-def _tcp_info(tcp: TCP) -> TcpInfo:
-    # decode_frame bounds the TCP payload by the IP length, and an IP datagram cut short by
-    # the capture does not decode at all, so the payload is the whole segment's data.
+def _tcp_info(tcp: TCP, seglen: int) -> TcpInfo:
+    # ``seglen`` is the segment's data length as the IP header tells it; ``payload`` is what
+    # the capture kept of it (less when the snaplen cut the frame, and follow shows a gap).
     payload = tcp.payload
     mss = wscale = None
     sack = False
@@ -163,7 +164,7 @@ def _tcp_info(tcp: TCP) -> TcpInfo:
             elif isinstance(opt, SACKPermitted):
                 sack = True
     return TcpInfo(seq=tcp.seq, ack=tcp.ack, flags=int(tcp.flags), window=tcp.window,
-                   seglen=len(payload), payload=payload, mss=mss, wscale=wscale,
+                   seglen=seglen, payload=payload, mss=mss, wscale=wscale,
                    sack_permitted=sack)
 
 

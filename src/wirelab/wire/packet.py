@@ -258,3 +258,16 @@ def decode_frame(data: Buf, linktype: int = LinkType.ETHERNET, strict: bool = Fa
             raise
         return Packet(layers, exc, data, linktype)
     return Packet(layers, None, data, linktype)
+
+
+def wire_payload_length(ip: IPv4 | IPv6, layer: Header) -> int:
+    """The length on the wire of ``layer``'s payload, as the IP header tells it.
+
+    It is tshark's ``tcp.len``: more than the bytes present when the capture cut the frame
+    (caplen < len), the same otherwise.
+    """
+    if isinstance(ip, IPv4):
+        end = ip.offset + ip.total_length
+    else:
+        end = ip.offset + 40 + (ip.payload_length or 0)
+    return max(end - layer.payload_offset, 0)
