@@ -267,7 +267,7 @@ def wire_payload_length(ip: IPv4 | IPv6, layer: Header) -> int:
     (caplen < len), the same otherwise.
     """
     if isinstance(ip, IPv4):
-        end = ip.offset + ip.total_length
+        end = ip.offset + (ip.total_length or ip.header_length + len(ip.payload))
     else:
         end = ip.offset + 40 + (ip.payload_length or 0)
     return max(end - layer.payload_offset, 0)
