@@ -165,6 +165,10 @@ def test_down_after_the_keeper_was_killed() -> None:
         stray = lab.host("client").popen(["sleep", "300"])
         assert state.keeper is not None
         os.kill(state.keeper.pid, signal.SIGKILL)
+        # SIGKILL is delivered asynchronously: wait (bounded) until the keeper is really gone.
+        deadline = time.monotonic() + 10
+        while state.keeper.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
         status = lab.status()
         assert status["status"] == "broken" and "keeper" in status["problem"]
         removed = lab.down()
