@@ -55,8 +55,10 @@ class Capture:
 
     def argv(self) -> list[str]:
         if self.engine == "tcpdump":
-            argv = ["tcpdump", "-i", self.iface, "-n", "-U", "--immediate-mode", "-s",
-                    str(self.snaplen), "-w", "-"]
+            # -B: a 32 MiB kernel buffer (the default 2 MiB overflows on a busy machine, and
+            # tcpdump then reports packets "dropped by kernel").
+            argv = ["tcpdump", "-i", self.iface, "-n", "-U", "--immediate-mode", "-B", "32768",
+                    "-s", str(self.snaplen), "-w", "-"]
         else:
             argv = [sys.executable, "-m", "wirelab.lab.pcapture", "-i", self.iface, "-s",
                     str(self.snaplen)]
