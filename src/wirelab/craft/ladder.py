@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-# TCP header flag bits, low to high (RFC 9293 section 3.1; ECE/CWR from RFC 3168).
-FLAG_BITS = ((0x01, "FIN"), (0x02, "SYN"), (0x04, "RST"), (0x08, "PSH"),
-             (0x10, "ACK"), (0x20, "URG"), (0x40, "ECE"), (0x80, "CWR"))
-ACK = 0x10
+from wirelab.wire.tcp import TCPFlags
+from wirelab.wire.tcp import flag_names as _tshark_names
+
+ACK = int(TCPFlags.ACK)
 
 
 def flag_names(bits: int) -> str:
-    """tshark's spelling of a flag set: ``"SYN, ACK"``."""
-    return ", ".join(name for bit, name in FLAG_BITS if bits & bit) or "<none>"
+    """tshark's spelling of a flag set: ``"SYN, ACK"`` (``"<none>"`` for no flag)."""
+    return _tshark_names(bits) or "<none>"
 
 
 @dataclass

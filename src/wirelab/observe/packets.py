@@ -27,14 +27,13 @@ from wirelab.wire.ipv4 import IPProto, IPv4
 from wirelab.wire.ipv6 import IPv6
 from wirelab.wire.packet import decode_frame, wire_payload_length
 from wirelab.wire.pcap import CapturedPacket
-from wirelab.wire.tcp import MSS, TCP, SACKPermitted, TCPFlags, WindowScale
+from wirelab.wire.tcp import FLAG_NAMES, MSS, TCP, SACKPermitted, TCPFlags, WindowScale
 from wirelab.wire.udp import UDP
 
 NS = 1_000_000_000
 # TCP flag bits as plain ints: IntFlag arithmetic costs microseconds an operation, and the
 # analysis does a dozen a segment.  ``TcpInfo.flags`` is a plain int for the same reason.
 FIN, SYN, RST, PSH, ACK = (int(TCPFlags[n]) for n in ("FIN", "SYN", "RST", "PSH", "ACK"))
-_FLAG_NAMES = [", ".join(f.name or "" for f in TCPFlags if i & f) for i in range(256)]
 PROTO_NAMES: dict[int, str] = {IPProto.TCP: "TCP", IPProto.UDP: "UDP", IPProto.ICMP: "ICMP",
                                IPProto.ICMPV6: "ICMPv6"}
 
@@ -59,7 +58,7 @@ class TcpInfo:
 
     def flag_names(self) -> str:
         """``"SYN, ACK"``: tshark's order and spelling."""
-        return _FLAG_NAMES[self.flags & 0xFF]
+        return FLAG_NAMES[self.flags & 0xFF]
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,13 @@ class TCPFlags(IntFlag):
 _FLAG_VALUES: list[TCPFlags] = [TCPFlags(i) for i in range(256)]
 # (bit, name), FIN first as in tshark's Info column; plain ints, because & on IntFlag
 # members runs Python code and costs a microsecond each.
-_FLAG_ORDER = [(int(f), f.name or "") for f in TCPFlags]
+FLAG_NAMES: list[str] = [", ".join(f.name or "" for f in TCPFlags if i & f) for i in range(256)]
+"""tshark's spelling of each flag byte, FIN first: ``FLAG_NAMES[0x12] == "SYN, ACK"``."""
+
+
+def flag_names(flags: int) -> str:
+    """The set flags as tshark's Info column writes them: ``"SYN, ACK"`` (``""`` for none)."""
+    return FLAG_NAMES[flags & 0xFF]
 
 
 class TCPOptionKind(IntEnum):
@@ -334,8 +340,7 @@ class TCP(Header):
 
     def flag_names(self) -> str:
         """The set flags as tshark's Info column writes them: ``"SYN, ACK"``."""
-        flags = int(self.flags)
-        return ", ".join(name for bit, name in _FLAG_ORDER if flags & bit)
+        return FLAG_NAMES[int(self.flags) & 0xFF]
 
     def iter_fields(self) -> Iterator[tuple[str, Any]]:
         for name, value in super().iter_fields():
