@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +107,18 @@ def test_cli_capture_with_count(make_lab, tmp_path: Path) -> None:  # type: igno
     assert capture.wait(20) == 0
     assert "4 packets written" in capture.stderr.read()
     assert len(list(PcapReader(str(pcap)))) == 4
+
+
+@pytest.mark.lab
+def test_exec_finds_this_wirelab_without_the_venv_on_path(make_lab) -> None:  # type: ignore
+    """`.venv/bin/wirelab lab exec client -- wirelab ...` works with a bare PATH."""
+    lab = make_lab("default", services=False)
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
+    for key in ("WIRELAB_STATE_DIR", "TMPDIR", "PYTHONPATH"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    res = subprocess.run([sys.executable, "-m", "wirelab", "lab", "exec", "--name", lab.name,
+                          "client", "--", "wirelab", "--version"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "wirelab, version" in res.stdout

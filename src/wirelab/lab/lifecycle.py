@@ -80,6 +80,11 @@ def privileged(state: LabState, func: Callable[..., T], *args: Any,
 def lab_env(state: LabState, host: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     path = env.get("PATH", "/usr/bin:/bin").split(":")
+    # `wirelab lab exec client -- wirelab ...` must find this same wirelab, also when it was
+    # started as .venv/bin/wirelab without the venv on PATH: its scripts sit beside python.
+    own_bin = os.path.dirname(sys.executable)
+    if own_bin and own_bin not in path:
+        path.insert(0, own_bin)
     env["PATH"] = ":".join(path + [d for d in SBIN if d not in path])
     env.update({"WIRELAB_LAB": state.name, "WIRELAB_HOST": host})
     env.update(extra or {})
