@@ -38,13 +38,12 @@ def wirelab_argv(args: list[str]) -> list[str]:
 
 
 def program_env(host: Host, server_ip: str) -> dict[str, str]:
-    """The environment a program sees: this interpreter's bin first (so ``python3`` has
-    Scapy), and the server's address in ``WIRELAB_SERVER`` for scripts that read it."""
+    """The environment a program sees: the lab's, whose PATH starts with this interpreter's
+    bin (so ``python3`` has Scapy and ``wirelab`` is this one), and the server's address in
+    ``WIRELAB_SERVER`` for scripts that read it."""
     from wirelab.lab import lifecycle
 
-    bindir = str(Path(sys.executable).parent)
     env = lifecycle.lab_env(host.lab._state(), host.name)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     env["WIRELAB_SERVER"] = server_ip
     env["PYTHONUNBUFFERED"] = "1"  # so output is in the file even if the program is killed
     return env

@@ -82,9 +82,10 @@ def lab_env(state: LabState, host: str, extra: dict[str, str] | None = None) -> 
     path = env.get("PATH", "/usr/bin:/bin").split(":")
     # `wirelab lab exec client -- wirelab ...` must find this same wirelab, also when it was
     # started as .venv/bin/wirelab without the venv on PATH: its scripts sit beside python.
+    # First, so that `python3` there is this interpreter too (the one that has Scapy).
     own_bin = os.path.dirname(sys.executable)
-    if own_bin and own_bin not in path:
-        path.insert(0, own_bin)
+    if own_bin:
+        path = [own_bin] + [d for d in path if d != own_bin]
     env["PATH"] = ":".join(path + [d for d in SBIN if d not in path])
     env.update({"WIRELAB_LAB": state.name, "WIRELAB_HOST": host})
     env.update(extra or {})
