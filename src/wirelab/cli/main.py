@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "flow": ("wirelab.cli.flow", "flow", "Ladder diagram of a capture (text, SVG, HTML)."),
     "follow": ("wirelab.cli.follow", "follow", "Reassembled bytes of a TCP stream."),
     "conversations": ("wirelab.cli.conversations", "conversations", "Streams of a capture."),
+    "scan": ("wirelab.cli.scan", "scan", "TCP port scan with nmap's states (3)."),
+    "stats": ("wirelab.cli.stats", "stats", "tshark's -z statistics of a capture (Module 4)."),
 }
 
 

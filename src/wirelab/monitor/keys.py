@@ -1,0 +1,153 @@
+"""Addresses and ports of a frame read with struct at absolute offsets, no header objects.
+
+What tshark's conversation and endpoint taps see for a frame: the outermost IPv4 or IPv6
+header's addresses, and the TCP or UDP ports of the segment it carries.  A fragmented
+datagram (RFC 791 section 3.2, RFC 8200 section 4.5) has its transport header read only once
+all of its fragments arrived, and is counted on the frame that completed it -- which is where
+tshark, reassembling by default, dissects the transport layer.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+from wirelab.wire._fields import Buf
+
+IPV4, IPV6 = 4, 6
+TCP, UDP = 6, 17
+
+_U16 = struct.Struct("!H").unpack_from
+_IP4 = struct.Struct("!BxHHHxB2x4s4s").unpack_from  # vihl, tl, id, ff, proto, src, dst
+_IP6 = struct.Struct("!B3xHB1x16s16s").unpack_from  # vtc, plen, nh, src, dst
+_PORTS = struct.Struct("!HH").unpack_from
+_FRAG6 = struct.Struct("!BxHI").unpack_from  # next header, offset/M, identification
+_VLAN_TPIDS = frozenset({0x8100, 0x88A8, 0x9100})
+_IP6_EXT = frozenset({0, 43, 60})  # hop-by-hop, routing, destination options
+_MAX_PENDING = 4096
+"""Datagrams awaiting fragments we keep at most; the oldest is dropped beyond (bounded memory)."""
+
+
+class Keys(NamedTuple):
+    """What one frame contributes: ``proto`` 0 when no transport header is counted here."""
+
+    family: int  # IPV4 or IPV6
+    src: bytes
+    dst: bytes
+    proto: int  # TCP, UDP or 0
+    sport: int
+    dport: int
+
+
+class _Pending:
+    __slots__ = ("have", "total", "ports")
+
+    def __init__(self) -> None:
+        self.have = 0
+        self.total: int | None = None
+        self.ports: tuple[int, int] | None = None
+
+
+class KeyReader:
+    """Reads :class:`Keys` from frames in capture order, tracking fragmented datagrams."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[object, ...], _Pending] = {}
+
+    def read(self, f: Buf, linktype: int) -> Keys | None:
+        """The keys of ``f``, or None for a frame without an IP header we can read."""
+        try:
+            start = _network_start(f, linktype)
+            if start is None:
+                return None
+            etype, off = start
+            if etype == 0x0800:
+                return self._ipv4(f, off)
+            if etype == 0x86DD:
+                return self._ipv6(f, off)
+        except (IndexError, struct.error):
+            return None
+        return None
+
+    def _ipv4(self, f: Buf, off: int) -> Keys | None:
+        vihl, tl, ident, ff, proto, src, dst = _IP4(f, off)
+        hl = (vihl & 15) << 2
+        if vihl >> 4 != 4 or hl < 20 or tl < hl or off + tl > len(f):
+            return None
+        end = off + tl
+        frag_off = (ff & 0x1FFF) << 3
+        more = ff & 0x2000
+        if not frag_off and not more:
+            return _transport(f, IPV4, src, dst, proto, off + hl, end)
+        key = (IPV4, src, dst, ident, proto)
+        return self._fragment(f, key, Keys(IPV4, src, dst, 0, 0, 0), proto, frag_off,
+                              bool(more), off + hl, end, whole=False)
+
+    def _ipv6(self, f: Buf, off: int) -> Keys | None:
+        vtc, plen, nh, src, dst = _IP6(f, off)
+        if vtc >> 4 != 6:
+            return None
+        pos = off + 40
+        end = min(pos + plen, len(f))
+        while nh in _IP6_EXT or nh == 44:
+            if nh == 44:
+                nxt, offm, ident = _FRAG6(f, pos)
+                frag_off, more = offm & 0xFFF8, offm & 1
+                key = (IPV6, src, dst, ident)
+                return self._fragment(f, key, Keys(IPV6, src, dst, 0, 0, 0), nxt, frag_off,
+                                      bool(more), pos + 8, end, whole=True)
+            nh, size = f[pos], (f[pos + 1] + 1) * 8
+            pos += size
+        return _transport(f, IPV6, src, dst, nh, pos, end)
+
+    def _fragment(self, f: Buf, key: tuple[object, ...], bare: Keys, proto: int,
+                  frag_off: int, more: bool, pos: int, end: int, whole: bool) -> Keys | None:
+        """Count a fragment's bytes; the frame completing a datagram carries its ports.
+
+        ``whole``: the network layer too counts only the completing frame.  tshark's IPv6
+        dissector taps a fragmented datagram once, after reassembly; its IPv4 dissector taps
+        every fragment.
+        """
+        if proto not in (TCP, UDP) and not whole:
+            return bare
+        entry = self._pending.get(key)
+        if entry is None:
+            if len(self._pending) >= _MAX_PENDING:
+                del self._pending[next(iter(self._pending))]
+            entry = self._pending[key] = _Pending()
+        entry.have += end - pos
+        if frag_off == 0 and end - pos >= 4:
+            entry.ports = _PORTS(f, pos)
+        if not more:
+            entry.total = frag_off + end - pos
+        if entry.total is None or entry.have < entry.total:
+            return None if whole else bare
+        del self._pending[key]
+        if proto not in (TCP, UDP) or entry.ports is None:
+            return bare
+        return Keys(bare.family, bare.src, bare.dst, proto, *entry.ports)
+
+
+def _transport(f: Buf, family: int, src: bytes, dst: bytes, proto: int, pos: int,
+               end: int) -> Keys:
+    if proto == TCP and end - pos >= 20 or proto == UDP and end - pos >= 8:
+        sport, dport = _PORTS(f, pos)
+        return Keys(family, src, dst, proto, sport, dport)
+    return Keys(family, src, dst, 0, 0, 0)
+
+
+def _network_start(f: Buf, linktype: int) -> tuple[int, int] | None:
+    """(EtherType, offset) of the network header for the link types captures use."""
+    if linktype == 1:
+        if len(f) < 14:
+            return None
+        etype, off = _U16(f, 12)[0], 14
+        while etype in _VLAN_TPIDS:
+            etype, off = _U16(f, off + 2)[0], off + 4
+        return etype, off
+    if linktype == 113:  # Linux cooked capture (SLL)
+        return (_U16(f, 14)[0], 16) if len(f) >= 16 else None
+    if linktype in (101, 228, 229) and f:
+        version = f[0] >> 4
+        return (0x0800 if version == 4 else 0x86DD if version == 6 else 0), 0
+    return None

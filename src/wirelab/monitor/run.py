@@ -1,0 +1,32 @@
+"""Feed a capture file through statistics accumulators, one packet at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from wirelab.monitor.keys import KeyReader, Keys
+from wirelab.wire.capture import open_capture
+
+
+class Accumulator(Protocol):
+    def add(self, keys: Keys, ts_ns: int, length: int) -> None: ...
+
+
+def run(path: str, tables: Sequence[Accumulator],
+        on_warning: Callable[[str], None] | None = None) -> int:
+    """Count every packet of ``path`` into ``tables``; returns the first frame's time (ns)."""
+    reader = KeyReader()
+    origin = 0
+    first = True
+    with open_capture(path, on_warning=on_warning) as packets:
+        for p in packets:
+            ts = p.ts_sec * 1_000_000_000 + p.ts_frac_ns
+            if first:
+                origin, first = ts, False
+            keys = reader.read(p.data, p.linktype)
+            if keys is None:
+                continue
+            for table in tables:
+                table.add(keys, ts, p.orig_len)
+    return origin

@@ -1,0 +1,41 @@
+"""``wirelab stats`` as a user meets it: help, tables, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from wirelab import samples
+from wirelab.cli.stats import stats
+
+
+def test_help_has_an_example() -> None:
+    result = CliRunner().invoke(stats, ["--help"])
+    assert result.exit_code == 0
+    assert "Example: wirelab stats capture.pcap conv tcp udp" in result.output
+
+
+def test_human_table_for_the_curriculum_trace(tmp_path: Path) -> None:
+    path = tmp_path / "trace.pcap"
+    samples.write_pcap(path, samples.curriculum_trace())
+    result = CliRunner().invoke(stats, [str(path), "conv", "tcp"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "TCP conversations: 1"
+    # the HTTP exchange: the client sent SYN, ACK, request, FIN; the server five frames
+    a, b, frames_ab, _, frames_ba, _, frames = lines[3].split()[:7]
+    assert (a, b, frames_ab, frames_ba, frames) == (
+        "198.18.0.10:40000", "198.18.0.20:80", "4", "5", "9")
+
+
+def test_not_a_capture_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello, not a pcap\n")
+    proc = subprocess.run([sys.executable, "-m", "wirelab", "stats", str(path), "endpoints"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3
+    assert proc.stderr.strip().splitlines() == [
+        f"wirelab: {path}: byte 0: not a pcap or pcapng file (magic 0x68656c6c)"]

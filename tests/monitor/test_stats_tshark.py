@@ -1,0 +1,178 @@
+"""Cross-check: ``wirelab stats conv|endpoints --json`` equals tshark's -z tables, every number.
+
+Two captures: several thousand seeded mixed packets from :mod:`wirelab.samples` (VLAN tags,
+IPv4 and IPv6 fragments, ICMP errors quoting a datagram, DNS, ARP), and real traffic: tcpdump
+on ``lo`` while urllib fetches pages from a Python ``http.server`` on 127.0.0.1.  tshark's
+text tables are parsed (:mod:`tests.monitor.tshark_text`) and compared row by row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from wirelab import samples
+from wirelab.cli.stats import stats
+
+from .tshark_text import (
+    parse_conv,
+    parse_endpoints,
+    size_text,
+    tcp_bytes_by_direction,
+    tshark_tables,
+)
+
+pytestmark = [
+    pytest.mark.tshark,
+    pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed"),
+]
+KINDS = ("ip", "ipv6", "tcp", "udp")
+
+
+def ours(capture: Path, statistic: str) -> dict[str, list[dict[str, object]]]:
+    result = CliRunner().invoke(stats, [str(capture), statistic, "--json"])
+    assert result.exit_code == 0, result.output
+    data: dict[str, list[dict[str, object]]] = json.loads(result.output)
+    return data
+
+
+def assert_conv_equal(capture: Path) -> int:
+    """Every conversation of every kind equals tshark's; returns how many were compared."""
+    mine = ours(capture, "conv")
+    compared = 0
+    for kind in KINDS:
+        theirs = parse_conv(tshark_tables(str(capture), [f"conv,{kind}"]))
+        rows = {frozenset((str(r["a"]), str(r["b"]))): r for r in mine[kind]}
+        assert set(rows) == set(theirs), kind
+        for key, t in theirs.items():
+            o = rows[key]
+            for name in ("a", "b", "frames_ab", "frames_ba", "frames"):
+                assert o[name] == t[name], (kind, name, t, o)
+            for name in ("bytes_ab", "bytes_ba", "bytes"):
+                assert size_text(int(o[name])) == t[name], (kind, name, t, o)  # type: ignore[call-overload]
+            # tshark prints the start with 9 decimals and the duration with 4
+            assert abs(float(o["rel_start"]) - float(t["rel_start"])) <= 1e-9, (kind, t, o)
+            assert f"{float(o['duration']):.4f}" == t["duration_text"], (kind, t, o)
+            compared += 1
+    return compared
+
+
+def assert_endpoints_equal(capture: Path) -> int:
+    mine = ours(capture, "endpoints")
+    compared = 0
+    for kind in KINDS:
+        ports = kind in ("tcp", "udp")
+        theirs = parse_endpoints(tshark_tables(str(capture), [f"endpoints,{kind}"]), ports)
+        rows = {(str(r["address"]), int(r.get("port", 0))):  # type: ignore[call-overload]
+                tuple(r[n] for n in ("packets", "bytes", "tx_packets", "tx_bytes",
+                                     "rx_packets", "rx_bytes")) for r in mine[kind]}
+        assert rows == theirs, kind
+        compared += len(rows)
+    return compared
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("stats") / "mixed.pcap"
+    samples.write_pcap(path, samples.mixed_frames(6000, seed=808))
+    return path
+
+
+def test_conversations_equal_tshark_on_mixed_traffic(mixed: Path) -> None:
+    assert assert_conv_equal(mixed) > 1000  # every kind has rows: fragments, IPv6, DNS...
+
+
+def test_endpoints_equal_tshark_on_mixed_traffic(mixed: Path) -> None:
+    assert assert_endpoints_equal(mixed) > 1000
+
+
+# --- real traffic on loopback ------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_for(pred: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def loopback_http(tmp_path: Path) -> Iterator[Path]:
+    """A pcap of a few HTTP fetches on lo; the server and tcpdump are stopped by PID."""
+    if os.geteuid() != 0 or shutil.which("tcpdump") is None:
+        pytest.skip("capturing on lo needs root and tcpdump")
+    port = _free_port()
+    (tmp_path / "index.html").write_bytes(b"hello " * 2000)
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                               "127.0.0.1", "--directory", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = tmp_path / "lo.pcap"
+    argv = ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-s", "0", "-w", "-",
+            f"tcp port {port}"]
+    with open(path, "wb") as out:
+        dump = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
+    try:
+        assert dump.stderr is not None
+        line = dump.stderr.readline()
+        assert b"listening on" in line, line
+        _wait_for(lambda: _connects(port))
+        for name in ("index.html", "index.html", "missing"):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/{name}", timeout=5) as r:
+                    r.read()
+            except urllib.error.HTTPError:
+                pass  # the 404 is traffic too
+        time.sleep(0.5)  # the last FIN/ACKs
+        yield path
+    finally:
+        if dump.poll() is None:
+            dump.send_signal(signal.SIGINT)
+        dump.communicate(timeout=10)
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _connects(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_conversations_and_endpoints_equal_tshark_on_loopback_http(loopback_http: Path) -> None:
+    # the probe connection plus three fetches: at least four TCP conversations
+    assert assert_conv_equal(loopback_http) >= 5  # 4 tcp + the 127.0.0.1 ip pair
+    assert assert_endpoints_equal(loopback_http) >= 5
+    # tshark's conversation table prints kB above 10,000 bytes: check the exact figures
+    # against frame.len summed per direction by tshark itself
+    exact = tcp_bytes_by_direction(str(loopback_http))
+    convs = ours(loopback_http, "conv")["tcp"]
+    assert any(int(c["bytes_ba"]) >= 10_000 for c in convs)  # type: ignore[call-overload]
+    for c in convs:
+        a, b = str(c["a"]), str(c["b"])
+        assert (c["frames_ab"], c["bytes_ab"]) == exact.get((a, b), (0, 0))
+        assert (c["frames_ba"], c["bytes_ba"]) == exact.get((b, a), (0, 0))
+    assert sum(int(c["frames"]) for c in convs) == sum(  # type: ignore[call-overload]
+        f for f, _ in exact.values())
