@@ -1,0 +1,54 @@
+"""Which targets a scan may touch: by default the running lab, or loopback.
+
+Scanning networks one does not own is at best rude and often illegal, and a lesson tool must
+not become a way to do it by accident.  The check runs on the resolved address before any
+socket is opened, so a refused target never sees a packet.
+
+Inside a lab host the process has ``WIRELAB_LAB`` in its environment (``wirelab lab exec``
+and ``Host.run`` set it), and lab addresses come from 198.18.0.0/15 (RFC 2544).  There is no
+override flag yet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+
+from wirelab.errors import ExitCode, NetworkError, WirelabError
+
+LAB_NETWORK = ipaddress.ip_network("198.18.0.0/15")
+
+
+class ScopeError(WirelabError):
+    """A target outside what wirelab agrees to scan."""
+
+    exit_code = ExitCode.USAGE
+
+
+def resolve(target: str) -> str:
+    """The IPv4 address of ``target`` (a literal, or a name such as a lab host's)."""
+    try:
+        return str(ipaddress.IPv4Address(target))
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(target, None, socket.AF_INET, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise NetworkError(f"cannot resolve {target!r}: {exc.strerror}") from None
+    return str(infos[0][4][0])
+
+
+def check_scope(address: str, env: dict[str, str] | None = None) -> None:
+    """Raise :class:`ScopeError` unless ``address`` is loopback or a host of the running lab."""
+    ip = ipaddress.IPv4Address(address)
+    if ip.is_loopback:
+        return
+    lab = (os.environ if env is None else env).get("WIRELAB_LAB")
+    if lab and ip in LAB_NETWORK:
+        return
+    if ip in LAB_NETWORK:
+        raise ScopeError(f"refusing to scan {address}: lab addresses are scanned from inside "
+                         "a lab host (wirelab lab exec client -- wirelab scan ...)")
+    raise ScopeError(f"refusing to scan {address}: only loopback and the hosts of a running "
+                     "lab may be scanned")
