@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "follow": ("wirelab.cli.follow", "follow", "Reassembled bytes of a TCP stream."),
     "conversations": ("wirelab.cli.conversations", "conversations", "Streams of a capture."),
     "scan": ("wirelab.cli.scan", "scan", "TCP port scan with nmap's states (3)."),
+    "discover": ("wirelab.cli.discover", "discover", "ARP sweep of the local segment (3)."),
     "stats": ("wirelab.cli.stats", "stats", "tshark's -z statistics of a capture (Module 4)."),
 }
 

@@ -17,7 +17,7 @@ import socket
 
 from wirelab.errors import ExitCode, NetworkError, WirelabError
 
-LAB_NETWORK = ipaddress.ip_network("198.18.0.0/15")
+LAB_NETWORK = ipaddress.IPv4Network("198.18.0.0/15")
 
 
 class ScopeError(WirelabError):
