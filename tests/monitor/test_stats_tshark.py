@@ -25,10 +25,13 @@ from click.testing import CliRunner
 
 from wirelab import samples
 from wirelab.cli.stats import stats
+from wirelab.monitor.phs import LEAVES
 
 from .tshark_text import (
+    cut_below,
     parse_conv,
     parse_endpoints,
+    parse_phs,
     size_text,
     tcp_bytes_by_direction,
     tshark_tables,
@@ -83,6 +86,20 @@ def assert_endpoints_equal(capture: Path) -> int:
     return compared
 
 
+def assert_phs_equal(capture: Path) -> int:
+    """Our hierarchy equals tshark's cut below the transport layer, nodes in the same order.
+
+    The cut is the documented limit of ``wirelab stats phs``: tshark's nodes under tcp/udp/
+    arp come from its port tables and heuristics (dns, tls, vxlan, ...), not imitated.
+    """
+    theirs = cut_below(parse_phs(tshark_tables(str(capture), ["io,phs"])), LEAVES)
+    mine = {tuple(str(r["path"]).split("/")): (r["frames"], r["bytes"])
+            for r in ours(capture, "phs")["phs"]}
+    assert mine == theirs
+    assert list(mine) == list(theirs)
+    return len(mine)
+
+
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("stats") / "mixed.pcap"
@@ -96,6 +113,11 @@ def test_conversations_equal_tshark_on_mixed_traffic(mixed: Path) -> None:
 
 def test_endpoints_equal_tshark_on_mixed_traffic(mixed: Path) -> None:
     assert assert_endpoints_equal(mixed) > 1000
+
+
+def test_protocol_hierarchy_equals_tshark_on_mixed_traffic(mixed: Path) -> None:
+    # eth, arp, ip, ip/udp, ip/data (fragments), ip/icmp, ip/tcp, vlan/ip/udp, ipv6/...
+    assert assert_phs_equal(mixed) >= 14
 
 
 # --- real traffic on loopback ------------------------------------------------------------
@@ -161,10 +183,11 @@ def _connects(port: int) -> bool:
         return False
 
 
-def test_conversations_and_endpoints_equal_tshark_on_loopback_http(loopback_http: Path) -> None:
+def test_stats_equal_tshark_on_loopback_http(loopback_http: Path) -> None:
     # the probe connection plus three fetches: at least four TCP conversations
     assert assert_conv_equal(loopback_http) >= 5  # 4 tcp + the 127.0.0.1 ip pair
     assert assert_endpoints_equal(loopback_http) >= 5
+    assert assert_phs_equal(loopback_http) == 3  # eth, ip, tcp
     # tshark's conversation table prints kB above 10,000 bytes: check the exact figures
     # against frame.len summed per direction by tshark itself
     exact = tcp_bytes_by_direction(str(loopback_http))

@@ -77,3 +77,24 @@ def tcp_bytes_by_direction(capture: str) -> dict[tuple[str, str], tuple[int, int
         frames, total = sums.get(key, (0, 0))
         sums[key] = (frames + 1, total + int(length))
     return sums
+
+
+def parse_phs(text: str) -> dict[tuple[str, ...], tuple[int, int]]:
+    """tshark's protocol hierarchy: path of protocol names -> (frames, bytes)."""
+    out: dict[tuple[str, ...], tuple[int, int]] = {}
+    stack: list[str] = []
+    for line in text.splitlines():
+        m = re.match(r"^( *)(\S+)\s+frames:(\d+) bytes:(\d+)\s*$", line)
+        if not m:
+            continue
+        depth = len(m.group(1)) // 2
+        stack[depth:] = [m.group(2)]
+        out[tuple(stack)] = (int(m.group(3)), int(m.group(4)))
+    return out
+
+
+def cut_below(tree: dict[tuple[str, ...], tuple[int, int]],
+              leaves: frozenset[str]) -> dict[tuple[str, ...], tuple[int, int]]:
+    """The tree without the nodes under any node named in ``leaves``."""
+    return {path: v for path, v in tree.items()
+            if not any(name in leaves for name in path[:-1])}

@@ -3,39 +3,48 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import click
 
-STATS = ("conv", "endpoints")
+STATS = ("phs", "conv", "endpoints")
 KINDS = ("ip", "ipv6", "tcp", "udp")
 
 
 @click.command(
     "stats",
     epilog="Example: wirelab stats capture.pcap conv tcp udp\n\n"
-    "conv: conversations, as tshark -q -z conv,KIND (A is the source of the first packet, "
-    "A->B what A sent, start relative to the capture's first frame).  endpoints: packets "
-    "and bytes each endpoint sent and received, as tshark -q -z endpoints,KIND.  KIND is "
-    "ip, ipv6, tcp or udp (all four when none is given).  Bytes are frame lengths on the "
-    "wire.  --json prints the exact numbers (durations in seconds, unrounded).",
+    "phs: protocol hierarchy, as tshark -q -z io,phs, down to the transport layer (tcp, "
+    "udp, icmp, icmpv6, arp; what tshark's port tables and heuristics put below those is "
+    "not imitated).  conv: conversations, as tshark -q -z conv,KIND (A is the source of "
+    "the first packet, A->B what A sent, start relative to the capture's first frame).  "
+    "endpoints: packets and bytes each endpoint sent and received, as tshark -q -z "
+    "endpoints,KIND.  KIND is ip, ipv6, tcp or udp (all four when none is given; phs takes "
+    "none).  Bytes are frame lengths on the wire.  --json prints the exact numbers "
+    "(durations in seconds, unrounded).",
 )
 @click.argument("capture", type=click.Path(dir_okay=False, exists=True))
 @click.argument("statistic", type=click.Choice(STATS))
 @click.argument("kinds", nargs=-1, type=click.Choice(KINDS))
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 def stats(capture: str, statistic: str, kinds: tuple[str, ...], as_json: bool) -> None:
-    """Statistics of CAPTURE: STATISTIC (conv or endpoints) for each KIND."""
+    """Statistics of CAPTURE: STATISTIC (phs, conv or endpoints) for each KIND."""
     from wirelab.monitor import conv, endpoints
     from wirelab.monitor.run import run
 
+    def warn(message: str) -> None:
+        click.echo(f"wirelab: warning: {message}", err=True)
+
+    if statistic == "phs":
+        _phs(capture, as_json, warn)
+        return
     chosen = kinds or KINDS
     tables: dict[str, conv.ConversationTable | endpoints.EndpointTable]
     if statistic == "conv":
         tables = {k: conv.ConversationTable(k) for k in chosen}
     else:
         tables = {k: endpoints.EndpointTable(k) for k in chosen}
-    origin = run(capture, list(tables.values()),
-                 on_warning=lambda w: click.echo(f"wirelab: warning: {w}", err=True))
+    origin = run(capture, list(tables.values()), on_warning=warn)
     result: dict[str, list[dict[str, object]]] = {}
     for kind, table in tables.items():
         if isinstance(table, conv.ConversationTable):
@@ -47,3 +56,16 @@ def stats(capture: str, statistic: str, kinds: tuple[str, ...], as_json: bool) -
         return
     render = conv.render if statistic == "conv" else endpoints.render
     click.echo("\n\n".join(render(kind, rows) for kind, rows in result.items()))
+
+
+def _phs(capture: str, as_json: bool, warn: Callable[[str], None]) -> None:
+    from wirelab.monitor.phs import Hierarchy, render
+    from wirelab.monitor.run import run
+
+    hierarchy = Hierarchy()
+    run(capture, [], hierarchy, on_warning=warn)
+    rows = hierarchy.rows()
+    if as_json:
+        click.echo(json.dumps({"capture": capture, "statistic": "phs", "phs": rows}, indent=2))
+    else:
+        click.echo(render(rows))

@@ -55,6 +55,8 @@ class ConversationTable:
     def add(self, keys: Keys, ts_ns: int, length: int) -> None:
         """Count one frame whose headers gave ``keys``."""
         kind = self.kind
+        if not keys.tapped:
+            return
         if kind in _FAMILY:
             if keys.family != _FAMILY[kind]:
                 return

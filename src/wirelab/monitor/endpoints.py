@@ -33,6 +33,8 @@ class EndpointTable:
 
     def add(self, keys: Keys, ts_ns: int, length: int) -> None:
         kind = self.kind
+        if not keys.tapped:
+            return
         if kind in _FAMILY:
             if keys.family != _FAMILY[kind]:
                 return

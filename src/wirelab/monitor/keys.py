@@ -16,6 +16,8 @@ from wirelab.wire._fields import Buf
 
 IPV4, IPV6 = 4, 6
 TCP, UDP = 6, 17
+FRAGMENT = -1
+"""``Keys.payload`` of a fragment whose datagram is still incomplete (no transport here)."""
 
 _U16 = struct.Struct("!H").unpack_from
 _IP4 = struct.Struct("!BxHHHxB2x4s4s").unpack_from  # vihl, tl, id, ff, proto, src, dst
@@ -29,7 +31,7 @@ _MAX_PENDING = 4096
 
 
 class Keys(NamedTuple):
-    """What one frame contributes: ``proto`` 0 when no transport header is counted here."""
+    """What one frame contributes: ``proto`` 0 when no TCP/UDP header is counted here."""
 
     family: int  # IPV4 or IPV6
     src: bytes
@@ -37,6 +39,11 @@ class Keys(NamedTuple):
     proto: int  # TCP, UDP or 0
     sport: int
     dport: int
+    payload: int
+    """The IP protocol number dissected in this frame, or FRAGMENT."""
+    tapped: bool = True
+    """Whether tshark's ip/ipv6 conversation and endpoint taps count this frame (see
+    ``KeyReader._fragment``)."""
 
 
 class _Pending:
@@ -56,18 +63,24 @@ class KeyReader:
 
     def read(self, f: Buf, linktype: int) -> Keys | None:
         """The keys of ``f``, or None for a frame without an IP header we can read."""
+        return self.read_frame(f, linktype)[1]
+
+    def read_frame(self, f: Buf, linktype: int) -> tuple[tuple[str, ...], Keys | None]:
+        """The link-layer protocol names (tshark's: eth, vlan, arp, ...) and the keys."""
         try:
             start = _network_start(f, linktype)
             if start is None:
-                return None
-            etype, off = start
+                return (), None
+            link, etype, off = start
             if etype == 0x0800:
-                return self._ipv4(f, off)
+                return link + ("ip",), self._ipv4(f, off)
             if etype == 0x86DD:
-                return self._ipv6(f, off)
+                return link + ("ipv6",), self._ipv6(f, off)
+            if etype == 0x0806:
+                return link + ("arp",), None
+            return link, None
         except (IndexError, struct.error):
-            return None
-        return None
+            return (), None
 
     def _ipv4(self, f: Buf, off: int) -> Keys | None:
         vihl, tl, ident, ff, proto, src, dst = _IP4(f, off)
@@ -80,7 +93,7 @@ class KeyReader:
         if not frag_off and not more:
             return _transport(f, IPV4, src, dst, proto, off + hl, end)
         key = (IPV4, src, dst, ident, proto)
-        return self._fragment(f, key, Keys(IPV4, src, dst, 0, 0, 0), proto, frag_off,
+        return self._fragment(f, key, Keys(IPV4, src, dst, 0, 0, 0, proto), proto, frag_off,
                               bool(more), off + hl, end, whole=False)
 
     def _ipv6(self, f: Buf, off: int) -> Keys | None:
@@ -94,14 +107,14 @@ class KeyReader:
                 nxt, offm, ident = _FRAG6(f, pos)
                 frag_off, more = offm & 0xFFF8, offm & 1
                 key = (IPV6, src, dst, ident)
-                return self._fragment(f, key, Keys(IPV6, src, dst, 0, 0, 0), nxt, frag_off,
+                return self._fragment(f, key, Keys(IPV6, src, dst, 0, 0, 0, nxt), nxt, frag_off,
                                       bool(more), pos + 8, end, whole=True)
             nh, size = f[pos], (f[pos + 1] + 1) * 8
             pos += size
         return _transport(f, IPV6, src, dst, nh, pos, end)
 
     def _fragment(self, f: Buf, key: tuple[object, ...], bare: Keys, proto: int,
-                  frag_off: int, more: bool, pos: int, end: int, whole: bool) -> Keys | None:
+                  frag_off: int, more: bool, pos: int, end: int, whole: bool) -> Keys:
         """Count a fragment's bytes; the frame completing a datagram carries its ports.
 
         ``whole``: the network layer too counts only the completing frame.  tshark's IPv6
@@ -109,7 +122,7 @@ class KeyReader:
         every fragment.
         """
         if proto not in (TCP, UDP) and not whole:
-            return bare
+            return bare._replace(payload=FRAGMENT)
         entry = self._pending.get(key)
         if entry is None:
             if len(self._pending) >= _MAX_PENDING:
@@ -121,33 +134,35 @@ class KeyReader:
         if not more:
             entry.total = frag_off + end - pos
         if entry.total is None or entry.have < entry.total:
-            return None if whole else bare
+            return bare._replace(payload=FRAGMENT, tapped=not whole)
         del self._pending[key]
         if proto not in (TCP, UDP) or entry.ports is None:
             return bare
-        return Keys(bare.family, bare.src, bare.dst, proto, *entry.ports)
+        return Keys(bare.family, bare.src, bare.dst, proto, *entry.ports, proto)
 
 
 def _transport(f: Buf, family: int, src: bytes, dst: bytes, proto: int, pos: int,
                end: int) -> Keys:
     if proto == TCP and end - pos >= 20 or proto == UDP and end - pos >= 8:
         sport, dport = _PORTS(f, pos)
-        return Keys(family, src, dst, proto, sport, dport)
-    return Keys(family, src, dst, 0, 0, 0)
+        return Keys(family, src, dst, proto, sport, dport, proto)
+    return Keys(family, src, dst, 0, 0, 0, proto)
 
 
-def _network_start(f: Buf, linktype: int) -> tuple[int, int] | None:
-    """(EtherType, offset) of the network header for the link types captures use."""
+def _network_start(f: Buf, linktype: int) -> tuple[tuple[str, ...], int, int] | None:
+    """(link protocol names, EtherType, offset) of the network header."""
     if linktype == 1:
         if len(f) < 14:
             return None
+        link: tuple[str, ...] = ("eth",)
         etype, off = _U16(f, 12)[0], 14
         while etype in _VLAN_TPIDS:
+            link += ("vlan",)
             etype, off = _U16(f, off + 2)[0], off + 4
-        return etype, off
+        return link, etype, off
     if linktype == 113:  # Linux cooked capture (SLL)
-        return (_U16(f, 14)[0], 16) if len(f) >= 16 else None
+        return (("sll",), _U16(f, 14)[0], 16) if len(f) >= 16 else None
     if linktype in (101, 228, 229) and f:
         version = f[0] >> 4
-        return (0x0800 if version == 4 else 0x86DD if version == 6 else 0), 0
+        return ("raw",), (0x0800 if version == 4 else 0x86DD if version == 6 else 0), 0
     return None

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from wirelab.monitor.keys import KeyReader, Keys
+from wirelab.monitor.phs import Hierarchy
 from wirelab.wire.capture import open_capture
 
 
@@ -13,9 +14,12 @@ class Accumulator(Protocol):
     def add(self, keys: Keys, ts_ns: int, length: int) -> None: ...
 
 
-def run(path: str, tables: Sequence[Accumulator],
+def run(path: str, tables: Sequence[Accumulator], hierarchy: Hierarchy | None = None,
         on_warning: Callable[[str], None] | None = None) -> int:
-    """Count every packet of ``path`` into ``tables``; returns the first frame's time (ns)."""
+    """Count every packet of ``path`` into ``tables`` (and ``hierarchy``).
+
+    Returns the first frame's time in nanoseconds, the origin of relative times.
+    """
     reader = KeyReader()
     origin = 0
     first = True
@@ -24,7 +28,9 @@ def run(path: str, tables: Sequence[Accumulator],
             ts = p.ts_sec * 1_000_000_000 + p.ts_frac_ns
             if first:
                 origin, first = ts, False
-            keys = reader.read(p.data, p.linktype)
+            link, keys = reader.read_frame(p.data, p.linktype)
+            if hierarchy is not None:
+                hierarchy.add_frame(link, keys, p.orig_len)
             if keys is None:
                 continue
             for table in tables:
