@@ -41,9 +41,9 @@ def _nmap_services() -> dict[int, str]:
 
 
 def service(port: int) -> str:
-    name = _nmap_services().get(port)
-    if name is not None:
-        return name
+    table = _nmap_services()
+    if table:  # nmap's table is complete for what nmap names: the rest are "unknown" there
+        return table.get(port, "unknown")
     try:
         return socket.getservbyport(port, "tcp")
     except OSError:
