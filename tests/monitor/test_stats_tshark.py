@@ -31,6 +31,7 @@ from .tshark_text import (
     cut_below,
     parse_conv,
     parse_endpoints,
+    parse_io,
     parse_phs,
     size_text,
     tcp_bytes_by_direction,
@@ -100,6 +101,19 @@ def assert_phs_equal(capture: Path) -> int:
     return len(mine)
 
 
+def assert_io_equal(capture: Path, interval: str) -> int:
+    """Frames and bytes of every interval equal tshark's -z io,stat; returns the count."""
+    theirs = parse_io(tshark_tables(str(capture), [f"io,stat,{interval}"]))
+    result = CliRunner().invoke(stats, [str(capture), "io", "--interval", interval, "--json"])
+    assert result.exit_code == 0, result.output
+    mine = json.loads(result.output)["io"]
+    assert [(r["frames"], r["bytes"]) for r in mine] == [(f, b) for _, f, b in theirs]
+    # tshark prints starts rounded to the interval's decimals
+    for r, (start, _, _) in zip(mine, theirs, strict=True):
+        assert abs(r["start"] - start) <= float(interval) / 2
+    return len(mine)
+
+
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("stats") / "mixed.pcap"
@@ -113,6 +127,12 @@ def test_conversations_equal_tshark_on_mixed_traffic(mixed: Path) -> None:
 
 def test_endpoints_equal_tshark_on_mixed_traffic(mixed: Path) -> None:
     assert assert_endpoints_equal(mixed) > 1000
+
+
+@pytest.mark.parametrize("interval", ["1", "0.1", "0.0137"])
+def test_io_intervals_equal_tshark_on_mixed_traffic(mixed: Path, interval: str) -> None:
+    # the capture lasts about 15 s: one row per interval, empty ones included
+    assert assert_io_equal(mixed, interval) >= 15
 
 
 def test_protocol_hierarchy_equals_tshark_on_mixed_traffic(mixed: Path) -> None:
@@ -188,6 +208,7 @@ def test_stats_equal_tshark_on_loopback_http(loopback_http: Path) -> None:
     assert assert_conv_equal(loopback_http) >= 5  # 4 tcp + the 127.0.0.1 ip pair
     assert assert_endpoints_equal(loopback_http) >= 5
     assert assert_phs_equal(loopback_http) == 3  # eth, ip, tcp
+    assert assert_io_equal(loopback_http, "0.01") >= 2
     # tshark's conversation table prints kB above 10,000 bytes: check the exact figures
     # against frame.len summed per direction by tshark itself
     exact = tcp_bytes_by_direction(str(loopback_http))

@@ -98,3 +98,16 @@ def cut_below(tree: dict[tuple[str, ...], tuple[int, int]],
     """The tree without the nodes under any node named in ``leaves``."""
     return {path: v for path, v in tree.items()
             if not any(name in leaves for name in path[:-1])}
+
+
+_IO_ROW = re.compile(r"^\|\s*([\d.]+)\s*<>\s*(?:[\d.]+|Dur)\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|$")
+
+
+def parse_io(text: str) -> list[tuple[float, int, int]]:
+    """``-z io,stat,S`` rows: (interval start, frames, bytes), in order."""
+    out = []
+    for line in text.splitlines():
+        m = _IO_ROW.match(line)
+        if m:
+            out.append((float(m.group(1)), int(m.group(2)), int(m.group(3))))
+    return out

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-STATS = ("phs", "conv", "endpoints")
+STATS = ("phs", "conv", "endpoints", "io")
 KINDS = ("ip", "ipv6", "tcp", "udp")
 
 
@@ -21,14 +21,18 @@ KINDS = ("ip", "ipv6", "tcp", "udp")
     "endpoints: packets and bytes each endpoint sent and received, as tshark -q -z "
     "endpoints,KIND.  KIND is ip, ipv6, tcp or udp (all four when none is given; phs takes "
     "none).  Bytes are frame lengths on the wire.  --json prints the exact numbers "
-    "(durations in seconds, unrounded).",
+    "(durations in seconds, unrounded).  io: frames and bytes per --interval seconds from "
+    "the first frame, as tshark -q -z io,stat,S (every interval listed, empty ones too).",
 )
 @click.argument("capture", type=click.Path(dir_okay=False, exists=True))
 @click.argument("statistic", type=click.Choice(STATS))
 @click.argument("kinds", nargs=-1, type=click.Choice(KINDS))
+@click.option("--interval", type=click.FloatRange(min=0.000001), default=1.0,
+              show_default=True, help="Seconds per interval (io only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-def stats(capture: str, statistic: str, kinds: tuple[str, ...], as_json: bool) -> None:
-    """Statistics of CAPTURE: STATISTIC (phs, conv or endpoints) for each KIND."""
+def stats(capture: str, statistic: str, kinds: tuple[str, ...], interval: float,
+          as_json: bool) -> None:
+    """Statistics of CAPTURE: STATISTIC (phs, conv, endpoints or io) for each KIND."""
     from wirelab.monitor import conv, endpoints
     from wirelab.monitor.run import run
 
@@ -37,6 +41,9 @@ def stats(capture: str, statistic: str, kinds: tuple[str, ...], as_json: bool) -
 
     if statistic == "phs":
         _phs(capture, as_json, warn)
+        return
+    if statistic == "io":
+        _io(capture, interval, as_json, warn)
         return
     chosen = kinds or KINDS
     tables: dict[str, conv.ConversationTable | endpoints.EndpointTable]
@@ -69,3 +76,17 @@ def _phs(capture: str, as_json: bool, warn: Callable[[str], None]) -> None:
         click.echo(json.dumps({"capture": capture, "statistic": "phs", "phs": rows}, indent=2))
     else:
         click.echo(render(rows))
+
+
+def _io(capture: str, interval: float, as_json: bool, warn: Callable[[str], None]) -> None:
+    from wirelab.monitor.io import IoStat, render
+    from wirelab.monitor.run import run
+
+    io = IoStat(interval)
+    run(capture, [], io=io, on_warning=warn)
+    rows = io.rows()
+    if as_json:
+        click.echo(json.dumps({"capture": capture, "statistic": "io", "interval": interval,
+                               "io": rows}, indent=2))
+    else:
+        click.echo(render(interval, rows))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from wirelab.monitor.io import IoStat
 from wirelab.monitor.keys import KeyReader, Keys
 from wirelab.monitor.phs import Hierarchy
 from wirelab.wire.capture import open_capture
@@ -15,8 +16,8 @@ class Accumulator(Protocol):
 
 
 def run(path: str, tables: Sequence[Accumulator], hierarchy: Hierarchy | None = None,
-        on_warning: Callable[[str], None] | None = None) -> int:
-    """Count every packet of ``path`` into ``tables`` (and ``hierarchy``).
+        io: IoStat | None = None, on_warning: Callable[[str], None] | None = None) -> int:
+    """Count every packet of ``path`` into ``tables`` (and ``hierarchy``, ``io``).
 
     Returns the first frame's time in nanoseconds, the origin of relative times.
     """
@@ -28,6 +29,8 @@ def run(path: str, tables: Sequence[Accumulator], hierarchy: Hierarchy | None = 
             ts = p.ts_sec * 1_000_000_000 + p.ts_frac_ns
             if first:
                 origin, first = ts, False
+            if io is not None:
+                io.add_frame(ts, p.orig_len)
             link, keys = reader.read_frame(p.data, p.linktype)
             if hierarchy is not None:
                 hierarchy.add_frame(link, keys, p.orig_len)
