@@ -133,8 +133,10 @@ def sweep(network: str | None = None, env_lab: str | None = None) -> Discovery:
         for wait in WAITS:
             for ip in addresses:
                 if ip not in found:
-                    sock.send(_request(iface, ip))
+                    frame = _request(iface, ip)
+                    # Stamped before sending: the reply can be queued before send() returns.
                     sent_at[ip] = time.monotonic()
+                    sock.send(frame)
                     _drain(sock, iface, wanted, sent_at, found)  # early answers: exact RTT
             deadline = time.monotonic() + wait
             while len(found) < len(addresses) and (left := deadline - time.monotonic()) > 0:

@@ -158,11 +158,13 @@ def _round(run: _Run, tx: socket.socket, rx: socket.socket, src: str, address: s
     # count tells when all have answered without walking the list on every wake-up.
     answered_before = len(run.done)
     for port in ports:
-        _send(tx, build_probe(src, address, cookies.sport, port, cookies.seq(port)), address)
+        probe = build_probe(src, address, cookies.sport, port, cookies.seq(port))
+        # Stamped before sending: in the lab the answer can be queued before send() returns.
         run.sent_at[port] = time.monotonic()
+        _send(tx, probe, address)
         run.tries[port] = run.tries.get(port, 0) + 1
         run.probes += 1
-        if run.probes % 64 == 0:
+        if run.probes % 64 == 0:  # answers are read in batches: RTTs are upper bounds
             run.drain(rx)
     last = time.monotonic()
     while len(run.done) - answered_before < len(ports):
