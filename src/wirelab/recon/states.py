@@ -56,12 +56,17 @@ ICMP_FILTERED: dict[int, Reason] = {
 NO_ANSWER: Verdict = (PortState.FILTERED, Reason.NO_RESPONSE)
 
 
+# Plain ints: ``&`` with an IntFlag member runs Python code, and this runs once an answer.
+_RST, _SYN, _ACK = int(TCPFlags.RST), int(TCPFlags.SYN), int(TCPFlags.ACK)
+
+
 def from_tcp_flags(flags: int) -> Verdict | None:
     """The verdict a TCP reply to our SYN gives, or None if it says nothing."""
-    if flags & TCPFlags.RST:
+    flags = int(flags)
+    if flags & _RST:
         return PortState.CLOSED, Reason.RESET
-    if flags & TCPFlags.SYN:
-        reason = Reason.SYN_ACK if flags & TCPFlags.ACK else Reason.SPLIT_HANDSHAKE_SYN
+    if flags & _SYN:
+        reason = Reason.SYN_ACK if flags & _ACK else Reason.SPLIT_HANDSHAKE_SYN
         return PortState.OPEN, reason
     return None
 

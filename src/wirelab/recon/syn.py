@@ -53,10 +53,15 @@ class Cookies:
         self.key = key if key is not None else os.urandom(16)
         self.target = target
         self.sport = sport
+        self._cache: dict[int, int] = {}  # each is needed twice: to send and to match
 
     def seq(self, dport: int) -> int:
-        msg = f"{self.target}|{dport}|{self.sport}".encode()
-        return int.from_bytes(hmac.digest(self.key, msg, hashlib.sha256)[:4], "big")
+        value = self._cache.get(dport)
+        if value is None:
+            msg = f"{self.target}|{dport}|{self.sport}".encode()
+            value = int.from_bytes(hmac.digest(self.key, msg, hashlib.sha256)[:4], "big")
+            self._cache[dport] = value
+        return value
 
 
 def build_probe(src: str, dst: str, sport: int, dport: int, seq: int) -> bytes:
