@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "scan": ("wirelab.cli.scan", "scan", "TCP port scan with nmap's states (3)."),
     "discover": ("wirelab.cli.discover", "discover", "ARP sweep of the local segment (3)."),
     "stats": ("wirelab.cli.stats", "stats", "tshark's -z statistics of a capture (Module 4)."),
+    "flows": ("wirelab.cli.flows", "flows", "Zeek conn.log-style flows of a capture."),
 }
 
 

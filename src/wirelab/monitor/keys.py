@@ -44,6 +44,11 @@ class Keys(NamedTuple):
     tapped: bool = True
     """Whether tshark's ip/ipv6 conversation and endpoint taps count this frame (see
     ``KeyReader._fragment``)."""
+    l4: int = -1
+    """Offset of the TCP/UDP header in this frame; -1 when it is not here (a reassembled
+    datagram's header was in its first fragment)."""
+    l4_end: int = 0
+    """End of the IP payload in this frame."""
 
 
 class _Pending:
@@ -145,7 +150,7 @@ def _transport(f: Buf, family: int, src: bytes, dst: bytes, proto: int, pos: int
                end: int) -> Keys:
     if proto == TCP and end - pos >= 20 or proto == UDP and end - pos >= 8:
         sport, dport = _PORTS(f, pos)
-        return Keys(family, src, dst, proto, sport, dport, proto)
+        return Keys(family, src, dst, proto, sport, dport, proto, True, pos, end)
     return Keys(family, src, dst, 0, 0, 0, proto)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from wirelab.monitor.flows import FlowTable
 from wirelab.monitor.io import IoStat
 from wirelab.monitor.keys import KeyReader, Keys
 from wirelab.monitor.phs import Hierarchy
@@ -22,6 +23,7 @@ def run(path: str, tables: Sequence[Accumulator], hierarchy: Hierarchy | None = 
     Returns the first frame's time in nanoseconds, the origin of relative times.
     """
     reader = KeyReader()
+    framed = [t for t in tables if isinstance(t, FlowTable)]
     origin = 0
     first = True
     with open_capture(path, on_warning=on_warning) as packets:
@@ -32,6 +34,8 @@ def run(path: str, tables: Sequence[Accumulator], hierarchy: Hierarchy | None = 
             if io is not None:
                 io.add_frame(ts, p.orig_len)
             link, keys = reader.read_frame(p.data, p.linktype)
+            for flow_table in framed:
+                flow_table.set_frame(p.data)
             if hierarchy is not None:
                 hierarchy.add_frame(link, keys, p.orig_len)
             if keys is None:

@@ -1,0 +1,112 @@
+"""``wirelab flows``: conn_state and history on hand-built captures, one per state.
+
+Each capture is a few segments built with wirelab's encoders (checksums computed) between
+the sample client 198.18.0.10 and server 198.18.0.20; the expected state is Zeek's definition
+(base/protocols/conn/main.zeek) applied by hand to those segments.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from wirelab import samples
+from wirelab.cli.flows import flows
+from wirelab.wire.tcp import TCPFlags
+
+C, S = samples.CLIENT, samples.SERVER
+SYN, ACK, FIN, RST, PSH = (TCPFlags.SYN, TCPFlags.ACK, TCPFlags.FIN, TCPFlags.RST,
+                           TCPFlags.PSH)
+REQ = b"GET / HTTP/1.1\r\nHost: s\r\n\r\n"
+RESP = b"HTTP/1.1 204 No Content\r\n\r\n"
+
+
+def c2s(seq: int, ack: int, flags: int, data: bytes = b"") -> bytes:
+    return samples.tcp4(C, S, 40000, 80, seq, ack, flags, data)
+
+
+def s2c(seq: int, ack: int, flags: int, data: bytes = b"") -> bytes:
+    return samples.tcp4(S, C, 80, 40000, seq, ack, flags, data)
+
+
+HANDSHAKE = [c2s(100, 0, SYN), s2c(900, 101, SYN | ACK), c2s(101, 901, ACK)]
+EXCHANGE = [c2s(101, 901, PSH | ACK, REQ), s2c(901, 101 + len(REQ), PSH | ACK, RESP)]
+AFTER = (101 + len(REQ), 901 + len(RESP))
+
+CASES = {
+    "S0": ([c2s(100, 0, SYN)], "S"),
+    "REJ": ([c2s(100, 0, SYN), s2c(0, 101, RST | ACK)], "Sr"),
+    "SF": (HANDSHAKE + EXCHANGE + [c2s(*AFTER, FIN | ACK), s2c(AFTER[1], AFTER[0] + 1,
+                                                               FIN | ACK),
+                                   c2s(AFTER[0] + 1, AFTER[1] + 1, ACK)], "ShADdFf"),
+    "S1": (HANDSHAKE + EXCHANGE, "ShADd"),
+    "S2": (HANDSHAKE + EXCHANGE + [c2s(*AFTER, FIN | ACK)], "ShADdF"),
+    "S3": (HANDSHAKE + EXCHANGE + [s2c(AFTER[1], AFTER[0], FIN | ACK)], "ShADdf"),
+    "RSTO": (HANDSHAKE + EXCHANGE + [c2s(*AFTER, RST | ACK)], "ShADdR"),
+    "RSTR": (HANDSHAKE + EXCHANGE + [s2c(AFTER[1], AFTER[0], RST | ACK)], "ShADdr"),
+    "RSTOS0": ([c2s(100, 0, SYN), c2s(101, 0, RST)], "SR"),
+    "SH": ([c2s(100, 0, SYN), c2s(101, 0, FIN)], "SF"),
+    # no SYN seen: the SYN-ACK's sender is the responder
+    "RSTRH": ([s2c(900, 101, SYN | ACK), s2c(901, 101, RST)], "hr"),
+    "SHR": ([s2c(900, 101, SYN | ACK), s2c(901, 101, FIN | ACK)], "hf"),
+    "OTH": (EXCHANGE, "Dd"),
+}
+
+
+def records(tmp_path: Path, frames: list[bytes]) -> list[dict[str, object]]:
+    path = tmp_path / "flow.pcap"
+    samples.write_pcap(path, [(samples.START_NS + i * 1_000_000, f)
+                              for i, f in enumerate(frames)])
+    result = CliRunner().invoke(flows, [str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.output.splitlines()]
+
+
+@pytest.mark.parametrize("state", sorted(CASES))
+def test_conn_state_and_history(tmp_path: Path, state: str) -> None:
+    frames, history = CASES[state]
+    [record] = records(tmp_path, frames)
+    assert (record["conn_state"], record["history"]) == (state, history)
+    assert (record["id.orig_h"], record["id.orig_p"]) == ("198.18.0.10", 40000)
+    assert (record["id.resp_h"], record["id.resp_p"]) == ("198.18.0.20", 80)
+    assert record["orig_pkts"] + record["resp_pkts"] == len(frames)  # type: ignore[operator]
+    assert record["duration"] == pytest.approx((len(frames) - 1) / 1000)
+
+
+def test_bytes_are_payload_bytes_each_way(tmp_path: Path) -> None:
+    [record] = records(tmp_path, CASES["SF"][0])
+    assert (record["orig_bytes"], record["resp_bytes"]) == (len(REQ), len(RESP))
+    assert (record["orig_pkts"], record["resp_pkts"]) == (5, 3)  # SYN ACK data FIN ACK
+    assert record["proto"] == "tcp" and str(record["uid"]).startswith("C")
+
+
+def test_udp_with_and_without_reply(tmp_path: Path) -> None:
+    frames = [samples.udp4(C, S, 5353, 53, b"q" * 20), samples.udp4(S, C, 53, 5353, b"a" * 50),
+              samples.udp4(C, S, 6000, 7000, b"x" * 3)]
+    by_port = {r["id.orig_p"]: r for r in records(tmp_path, frames)}
+    assert (by_port[5353]["conn_state"], by_port[5353]["orig_bytes"],
+            by_port[5353]["resp_bytes"]) == ("SF", 20, 50)
+    assert (by_port[6000]["conn_state"], by_port[6000]["history"]) == ("S0", "D")
+
+
+def test_tsv_has_zeek_header(tmp_path: Path) -> None:
+    path = tmp_path / "flow.pcap"
+    samples.write_pcap(path, samples.curriculum_trace())
+    result = CliRunner().invoke(flows, [str(path), "--tsv"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    fields = next(line for line in lines if line.startswith("#fields")).split("\t")[1:]
+    assert fields[:7] == ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p",
+                          "proto"]
+    rows = [line.split("\t") for line in lines if not line.startswith("#")]
+    http = next(r for r in rows if r[3] == "40000")
+    assert http[fields.index("conn_state")] == "SF"
+    assert all(len(r) == len(fields) for r in rows)
+
+
+def test_help_has_an_example() -> None:
+    result = CliRunner().invoke(flows, ["--help"])
+    assert result.exit_code == 0 and "Example: wirelab flows" in result.output
