@@ -8,6 +8,8 @@ the sample client 198.18.0.10 and server 198.18.0.20; the expected state is Zeek
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,9 @@ from click.testing import CliRunner
 from wirelab import samples
 from wirelab.cli.flows import flows
 from wirelab.wire.tcp import TCPFlags
+
+from .conftest import LoCapture
+from .tshark_text import parse_conv, tshark_tables
 
 C, S = samples.CLIENT, samples.SERVER
 SYN, ACK, FIN, RST, PSH = (TCPFlags.SYN, TCPFlags.ACK, TCPFlags.FIN, TCPFlags.RST,
@@ -110,3 +115,39 @@ def test_tsv_has_zeek_header(tmp_path: Path) -> None:
 def test_help_has_an_example() -> None:
     result = CliRunner().invoke(flows, ["--help"])
     assert result.exit_code == 0 and "Example: wirelab flows" in result.output
+
+
+# --- real TCP stacks on loopback ----------------------------------------------------------
+
+
+def test_real_http_fetches_are_sf_and_match_tshark_frames(loopback_http: Path) -> None:
+    result = CliRunner().invoke(flows, [str(loopback_http), "--json"])
+    assert result.exit_code == 0, result.output
+    recs = [json.loads(line) for line in result.output.splitlines()]
+    fetches = [r for r in recs if r["orig_bytes"]]
+    assert len(fetches) == 3  # two index.html and one 404, each its own connection
+    # urllib closes after reading the whole response: the kernel's FINs both ways
+    assert sum(r["conn_state"] == "SF" for r in fetches) >= 2
+    assert all(r["history"].startswith("ShA") for r in fetches)
+    # packets per flow equal tshark's TCP conversation frames
+    theirs = parse_conv(tshark_tables(str(loopback_http), ["conv,tcp"]))
+    for r in recs:
+        orig, resp = f"{r['id.orig_h']}:{r['id.orig_p']}", f"{r['id.resp_h']}:{r['id.resp_p']}"
+        key = frozenset((orig, resp))
+        assert r["orig_pkts"] + r["resp_pkts"] == theirs[key]["frames"]
+
+
+def test_connection_to_a_closed_port_is_rej(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        cap = LoCapture(tmp_path / "rej.pcap", f"tcp port {port}")
+        try:
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            time.sleep(0.2)
+        finally:
+            cap.stop()
+    result = CliRunner().invoke(flows, [str(cap.path), "--json"])
+    [record] = [json.loads(line) for line in result.output.splitlines()]
+    assert (record["conn_state"], record["history"], record["id.resp_p"]) == ("REJ", "Sr", port)

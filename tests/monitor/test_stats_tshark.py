@@ -9,15 +9,7 @@ text tables are parsed (:mod:`tests.monitor.tshark_text`) and compared row by ro
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -138,69 +130,6 @@ def test_io_intervals_equal_tshark_on_mixed_traffic(mixed: Path, interval: str) 
 def test_protocol_hierarchy_equals_tshark_on_mixed_traffic(mixed: Path) -> None:
     # eth, arp, ip, ip/udp, ip/data (fragments), ip/icmp, ip/tcp, vlan/ip/udp, ipv6/...
     assert assert_phs_equal(mixed) >= 14
-
-
-# --- real traffic on loopback ------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_for(pred: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
-@pytest.fixture
-def loopback_http(tmp_path: Path) -> Iterator[Path]:
-    """A pcap of a few HTTP fetches on lo; the server and tcpdump are stopped by PID."""
-    if os.geteuid() != 0 or shutil.which("tcpdump") is None:
-        pytest.skip("capturing on lo needs root and tcpdump")
-    port = _free_port()
-    (tmp_path / "index.html").write_bytes(b"hello " * 2000)
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
-                               "127.0.0.1", "--directory", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    path = tmp_path / "lo.pcap"
-    argv = ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-s", "0", "-w", "-",
-            f"tcp port {port}"]
-    with open(path, "wb") as out:
-        dump = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
-    try:
-        assert dump.stderr is not None
-        line = dump.stderr.readline()
-        assert b"listening on" in line, line
-        _wait_for(lambda: _connects(port))
-        for name in ("index.html", "index.html", "missing"):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/{name}", timeout=5) as r:
-                    r.read()
-            except urllib.error.HTTPError:
-                pass  # the 404 is traffic too
-        time.sleep(0.5)  # the last FIN/ACKs
-        yield path
-    finally:
-        if dump.poll() is None:
-            dump.send_signal(signal.SIGINT)
-        dump.communicate(timeout=10)
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _connects(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def test_stats_equal_tshark_on_loopback_http(loopback_http: Path) -> None:
