@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +42,29 @@ def test_not_a_capture_is_one_line_and_exit_3(tmp_path: Path) -> None:
     assert proc.returncode == 3
     assert proc.stderr.strip().splitlines() == [
         f"wirelab: {path}: byte 0: not a pcap or pcapng file (magic 0x68656c6c)"]
+
+
+def test_csv_carries_the_same_numbers_as_json(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.pcap"
+    samples.write_pcap(path, samples.mixed_frames(800, seed=5))
+    for args, section in ((["conv"], None), (["endpoints", "udp"], None), (["phs"], "phs"),
+                          (["io", "--interval", "0.5"], "io")):
+        as_json = json.loads(CliRunner().invoke(stats, [str(path), *args, "--json"]).output)
+        out = CliRunner().invoke(stats, [str(path), *args, "--csv"])
+        assert out.exit_code == 0, out.output
+        rows = list(csv.DictReader(io.StringIO(out.output)))
+        if section is None:
+            expected = [{"kind": k, **r} for k in ("ip", "ipv6", "tcp", "udp")
+                        if k in as_json for r in as_json[k]]
+        else:
+            expected = as_json[section]
+        assert len(rows) == len(expected) > 0, args
+        for got, want in zip(rows, expected, strict=True):
+            assert got == {k: str(v) for k, v in want.items()}, args
+
+
+def test_json_and_csv_together_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "trace.pcap"
+    samples.write_pcap(path, samples.curriculum_trace())
+    result = CliRunner().invoke(stats, [str(path), "phs", "--json", "--csv"])
+    assert result.exit_code == 2 and "choose one" in result.output

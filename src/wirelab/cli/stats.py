@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable
 
@@ -30,8 +32,10 @@ KINDS = ("ip", "ipv6", "tcp", "udp")
 @click.option("--interval", type=click.FloatRange(min=0.000001), default=1.0,
               show_default=True, help="Seconds per interval (io only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Print the numbers as CSV with a header row (conv/endpoints: a kind column).")
 def stats(capture: str, statistic: str, kinds: tuple[str, ...], interval: float,
-          as_json: bool) -> None:
+          as_json: bool, as_csv: bool) -> None:
     """Statistics of CAPTURE: STATISTIC (phs, conv, endpoints or io) for each KIND."""
     from wirelab.monitor import conv, endpoints
     from wirelab.monitor.run import run
@@ -39,11 +43,13 @@ def stats(capture: str, statistic: str, kinds: tuple[str, ...], interval: float,
     def warn(message: str) -> None:
         click.echo(f"wirelab: warning: {message}", err=True)
 
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv: choose one")
     if statistic == "phs":
-        _phs(capture, as_json, warn)
+        _phs(capture, as_json, as_csv, warn)
         return
     if statistic == "io":
-        _io(capture, interval, as_json, warn)
+        _io(capture, interval, as_json, as_csv, warn)
         return
     chosen = kinds or KINDS
     tables: dict[str, conv.ConversationTable | endpoints.EndpointTable]
@@ -61,11 +67,26 @@ def stats(capture: str, statistic: str, kinds: tuple[str, ...], interval: float,
     if as_json:
         click.echo(json.dumps({"capture": capture, "statistic": statistic, **result}, indent=2))
         return
+    if as_csv:
+        _csv([{"kind": kind, **row} for kind, rows in result.items() for row in rows])
+        return
     render = conv.render if statistic == "conv" else endpoints.render
     click.echo("\n\n".join(render(kind, rows) for kind, rows in result.items()))
 
 
-def _phs(capture: str, as_json: bool, warn: Callable[[str], None]) -> None:
+def _csv(rows: list[dict[str, object]]) -> None:
+    """Rows as CSV; the header is the union of the rows' keys, first-seen order."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(names), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    click.echo(out.getvalue(), nl=False)
+
+
+def _phs(capture: str, as_json: bool, as_csv: bool, warn: Callable[[str], None]) -> None:
     from wirelab.monitor.phs import Hierarchy, render
     from wirelab.monitor.run import run
 
@@ -74,19 +95,24 @@ def _phs(capture: str, as_json: bool, warn: Callable[[str], None]) -> None:
     rows = hierarchy.rows()
     if as_json:
         click.echo(json.dumps({"capture": capture, "statistic": "phs", "phs": rows}, indent=2))
+    elif as_csv:
+        _csv(rows)
     else:
         click.echo(render(rows))
 
 
-def _io(capture: str, interval: float, as_json: bool, warn: Callable[[str], None]) -> None:
+def _io(capture: str, interval: float, as_json: bool, as_csv: bool,
+        warn: Callable[[str], None]) -> None:
     from wirelab.monitor.io import IoStat, render
     from wirelab.monitor.run import run
 
-    io = IoStat(interval)
-    run(capture, [], io=io, on_warning=warn)
-    rows = io.rows()
+    stat = IoStat(interval)
+    run(capture, [], io=stat, on_warning=warn)
+    rows = stat.rows()
     if as_json:
         click.echo(json.dumps({"capture": capture, "statistic": "io", "interval": interval,
                                "io": rows}, indent=2))
+    elif as_csv:
+        _csv(rows)
     else:
         click.echo(render(interval, rows))
