@@ -151,3 +151,74 @@ def test_connection_to_a_closed_port_is_rej(tmp_path: Path) -> None:
     result = CliRunner().invoke(flows, [str(cap.path), "--json"])
     [record] = [json.loads(line) for line in result.output.splitlines()]
     assert (record["conn_state"], record["history"], record["id.resp_p"]) == ("REJ", "Sr", port)
+
+
+# --- timeouts and the bound on live flows ---------------------------------------------------
+
+
+def timed(tmp_path: Path, frames: list[tuple[float, bytes]]) -> list[dict[str, object]]:
+    path = tmp_path / "timed.pcap"
+    samples.write_pcap(path, [(samples.START_NS + int(t * 1e9), f) for t, f in frames])
+    result = CliRunner().invoke(flows, [str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.output.splitlines()]
+
+
+@pytest.mark.parametrize(("gap", "count"), [(299.0, 1), (301.0, 2)])
+def test_udp_idle_timeout_is_300_s(tmp_path: Path, gap: float, count: int) -> None:
+    dgram = samples.udp4(C, S, 5000, 9000, b"x")
+    assert len(timed(tmp_path, [(0.0, dgram), (gap, dgram)])) == count
+
+
+@pytest.mark.parametrize(("gap", "count"), [(299.0, 1), (301.0, 2)])
+def test_tcp_after_fin_times_out_at_300_s(tmp_path: Path, gap: float, count: int) -> None:
+    closed = HANDSHAKE + [c2s(101, 901, FIN | ACK), s2c(901, 102, FIN | ACK)]
+    frames = [(i * 0.001, f) for i, f in enumerate(closed)]
+    recs = timed(tmp_path, frames + [(frames[-1][0] + gap, c2s(102, 902, ACK))])
+    assert len(recs) == count
+    assert recs[0]["conn_state"] == "SF"
+    if count == 2:
+        assert (recs[1]["conn_state"], recs[1]["history"]) == ("OTH", "A")
+
+
+@pytest.mark.parametrize(("gap", "count"), [(119.0, 1), (121.0, 2), (3599.0, 1)])
+def test_tcp_timeouts_open_and_after_rst(tmp_path: Path, gap: float, count: int) -> None:
+    # an open connection lasts through an hour of silence; one reset is over after 120 s
+    reset = gap < 3000
+    first = HANDSHAKE + ([c2s(101, 901, RST)] if reset else [])
+    frames = [(i * 0.001, f) for i, f in enumerate(first)]
+    assert len(timed(tmp_path, frames + [(frames[-1][0] + gap, c2s(101, 901, ACK))])) == count
+
+
+def test_live_flows_stay_under_the_bound() -> None:
+    from wirelab.monitor.flows import FlowTable
+    from wirelab.monitor.keys import KeyReader
+
+    out: list[dict[str, object]] = []
+    table = FlowTable(out.append, max_flows=10)
+    reader = KeyReader()
+    for i in range(200):
+        frame = samples.udp4(C, S, 10000 + i, 9000, b"x")
+        keys = reader.read(frame, 1)
+        assert keys is not None
+        table.set_frame(frame)
+        table.add(keys, samples.START_NS + i * 1000, len(frame))
+    assert table.peak == 10 and len(out) == 190  # the oldest evicted as new ones came
+    table.flush()
+    assert sorted(int(r["id.orig_p"]) for r in out) == list(range(10000, 10200))  # type: ignore[call-overload]
+
+
+def test_idle_flows_are_emitted_before_the_capture_ends() -> None:
+    from wirelab.monitor.flows import FlowTable
+    from wirelab.monitor.keys import KeyReader
+
+    out: list[dict[str, object]] = []
+    table = FlowTable(out.append)
+    reader = KeyReader()
+    for t, sport in ((0, 1111), (400, 2222)):  # 1111 is idle for 400 s when 2222 comes
+        frame = samples.udp4(C, S, sport, 9000, b"x")
+        keys = reader.read(frame, 1)
+        assert keys is not None
+        table.set_frame(frame)
+        table.add(keys, samples.START_NS + t * 1_000_000_000, len(frame))
+    assert [r["id.orig_p"] for r in out] == [1111] and len(table.flows) == 1

@@ -14,37 +14,41 @@ import click
     "id.orig_h/p, id.resp_h/p, proto, duration, orig/resp payload bytes and packets, "
     "conn_state (S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH) and "
     "history (S H A D F R; upper case from the originator).  Default: a table; --json: "
-    "JSON lines; --tsv: Zeek's tab-separated log with its header.  Flows are kept until "
-    "the end of the capture (no timeouts yet).",
+    "JSON lines; --tsv: Zeek's tab-separated log with its header.  A record is printed "
+    "when its flow ends: idle past softflowd's timeouts (TCP 3600 s, 300 s after a FIN, "
+    "120 s after a RST, UDP 300 s), evicted from a full table, or at the end of the "
+    "capture; memory stays bounded whatever the capture's length.",
 )
 @click.argument("capture", type=click.Path(dir_okay=False, exists=True))
 @click.option("--json", "fmt", flag_value="json", help="One JSON object per line.")
 @click.option("--tsv", "fmt", flag_value="tsv", help="Zeek's TSV log format.")
 def flows(capture: str, fmt: str | None) -> None:
     """List the TCP and UDP flows of CAPTURE as Zeek conn.log records."""
-    from wirelab.monitor.flows import FlowTable, to_tsv
+    from wirelab.monitor.flows import FlowTable, tsv_header, tsv_row
     from wirelab.monitor.run import run
 
-    table = FlowTable()
+    def emit(record: dict[str, object]) -> None:
+        if fmt == "json":
+            click.echo(json.dumps(record))
+        elif fmt == "tsv":
+            click.echo(tsv_row(record))
+        else:
+            click.echo(_row(record))
+
+    click.echo(tsv_header() if fmt == "tsv" else "" if fmt == "json" else _HEAD, nl=fmt != "json")
+    table = FlowTable(emit)
     run(capture, [table], on_warning=lambda w: click.echo(f"wirelab: warning: {w}", err=True))
-    records = table.records()
-    if fmt == "json":
-        for r in records:
-            click.echo(json.dumps(r))
-    elif fmt == "tsv":
-        click.echo(to_tsv(records))
-    else:
-        click.echo(_table(records))
+    table.flush()
 
 
-def _table(records: list[dict[str, object]]) -> str:
-    head = (f"{'orig':<46} {'resp':<46} {'proto':<5} {'state':<7} {'history':<12} "
-            f"{'o pkts':>6} {'o bytes':>9} {'r pkts':>6} {'r bytes':>9} {'duration':>10}")
-    lines = [head, "-" * len(head)]
-    for r in records:
-        orig = f"{r['id.orig_h']}:{r['id.orig_p']}"
-        resp = f"{r['id.resp_h']}:{r['id.resp_p']}"
-        lines.append(f"{orig:<46} {resp:<46} {r['proto']!s:<5} {r['conn_state']!s:<7} "
-                     f"{r['history']!s:<12} {r['orig_pkts']:>6} {r['orig_bytes']:>9} "
-                     f"{r['resp_pkts']:>6} {r['resp_bytes']:>9} {r['duration']:>10.6f}")
-    return "\n".join(lines)
+_HEAD = (f"{'orig':<46} {'resp':<46} {'proto':<5} {'state':<7} {'history':<12} "
+         f"{'o pkts':>6} {'o bytes':>9} {'r pkts':>6} {'r bytes':>9} {'duration':>10}")
+_HEAD += "\n" + "-" * len(_HEAD)
+
+
+def _row(r: dict[str, object]) -> str:
+    orig = f"{r['id.orig_h']}:{r['id.orig_p']}"
+    resp = f"{r['id.resp_h']}:{r['id.resp_p']}"
+    return (f"{orig:<46} {resp:<46} {r['proto']!s:<5} {r['conn_state']!s:<7} "
+            f"{r['history']!s:<12} {r['orig_pkts']:>6} {r['orig_bytes']:>9} "
+            f"{r['resp_pkts']:>6} {r['resp_bytes']:>9} {r['duration']:>10.6f}")

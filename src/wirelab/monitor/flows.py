@@ -8,10 +8,10 @@ H SYN-ACK, A pure ACK, D data, F FIN, R RST -- each letter once per direction (Z
 some at 10, 100, ... occurrences; we do not).  Bytes are payload bytes as the segments carry
 them (Zeek derives TCP bytes from sequence numbers, so it counts retransmitted data once).
 
-Limits of this version, said plainly: no idle or active timeouts (every flow stays in the
-table until the end of the capture, so memory grows with the number of flows), no IP byte
-counts, no service guess, and UDP datagrams reassembled from fragments add packets but no
-payload bytes.
+Flows end on softflowd's idle timeouts or when the table is full (see :class:`FlowTable`).
+Limits of this version, said plainly: no active timeout (a flow that never goes quiet lasts
+until the capture ends), no ICMP flows, no IP byte counts, no service guess, and UDP
+datagrams reassembled from fragments add packets but no payload bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import base64
 import hashlib
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wirelab.monitor.keys import IPV4, TCP, UDP, Keys
@@ -27,6 +28,7 @@ from wirelab.monitor.keys import IPV4, TCP, UDP, Keys
 _FLAGS = struct.Struct("!13xB").unpack_from  # the TCP flags byte (RFC 9293 section 3.1)
 _OFF = struct.Struct("!12xB").unpack_from
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+NS = 1_000_000_000
 
 FIELDS = ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto",
           "duration", "orig_bytes", "resp_bytes", "conn_state", "history", "orig_pkts",
@@ -55,12 +57,45 @@ class Flow:
             self.history += mark
 
 
-class FlowTable:
-    """Accumulates flows packet by packet (the ``add`` of the statistics accumulators)."""
+TCP_TIMEOUT_NS = 3600 * NS
+"""Idle timeouts, softflowd's defaults: an open TCP connection, one after a RST, one after
+a FIN, and UDP."""
+RST_TIMEOUT_NS = 120 * NS
+FIN_TIMEOUT_NS = 300 * NS
+UDP_TIMEOUT_NS = 300 * NS
+MAX_FLOWS = 65536
+SWEEP_NS = 10 * NS  # how often (capture time) idle flows are looked for
 
-    def __init__(self) -> None:
+
+def idle_timeout(flow: Flow) -> int:
+    """How long ``flow`` may stay silent before it is over, in nanoseconds."""
+    if flow.proto == UDP:
+        return UDP_TIMEOUT_NS
+    if "R" in flow.seen or "r" in flow.seen:
+        return RST_TIMEOUT_NS
+    if "F" in flow.seen or "f" in flow.seen:
+        return FIN_TIMEOUT_NS
+    return TCP_TIMEOUT_NS
+
+
+class FlowTable:
+    """Accumulates flows packet by packet (the ``add`` of the statistics accumulators).
+
+    A flow ends when it has been idle longer than :func:`idle_timeout` (a later packet of
+    the same 5-tuple starts a new flow, as in softflowd and Zeek), or when ``max_flows`` are
+    live and it is the least recently active.  Ended flows go to ``emit`` at once, so the
+    table holds at most ``max_flows`` flows whatever the capture's length.
+    """
+
+    def __init__(self, emit: Callable[[dict[str, object]], None] | None = None,
+                 max_flows: int = MAX_FLOWS) -> None:
         self.flows: dict[tuple[object, ...], Flow] = {}
         self._frame: bytes | memoryview = b""
+        self.emitted: list[dict[str, object]] = []
+        self._emit = emit if emit is not None else self.emitted.append
+        self.max_flows = max_flows
+        self.peak = 0
+        self._next_sweep = 0
 
     def set_frame(self, frame: bytes | memoryview) -> None:
         """The frame the next :meth:`add` is about (flags and payload are read from it)."""
@@ -72,11 +107,20 @@ class FlowTable:
         src, dst = (keys.src, keys.sport), (keys.dst, keys.dport)
         pair = (keys.proto, *sorted((src, dst)))
         flags, data = self._segment(keys)
-        flow = self.flows.get(pair)
+        if ts_ns >= self._next_sweep:
+            self._sweep(ts_ns)
+        flow = self.flows.pop(pair, None)  # re-inserted below: the dict stays in LRU order
+        if flow is not None and ts_ns - flow.last_ns > idle_timeout(flow):
+            self._emit(_record(flow))
+            flow = None
         if flow is None:
+            if len(self.flows) >= self.max_flows:
+                self._emit(_record(self.flows.pop(next(iter(self.flows)))))
             synack = keys.proto == TCP and flags & (_SYN | _ACK) == _SYN | _ACK
             orig, resp = (dst, src) if synack else (src, dst)
-            flow = self.flows[pair] = Flow(orig, resp, keys.family, keys.proto, ts_ns)
+            flow = Flow(orig, resp, keys.family, keys.proto, ts_ns)
+        self.flows[pair] = flow
+        self.peak = max(self.peak, len(self.flows))
         flow.last_ns = ts_ns
         from_orig = src == flow.orig
         if from_orig:
@@ -100,9 +144,27 @@ class FlowTable:
         header = (_OFF(f, pos)[0] >> 4) * 4
         return _FLAGS(f, pos)[0], max(end - pos - header, 0)
 
+    def _sweep(self, now: int) -> None:
+        """End every flow idle past its timeout (least recently active first)."""
+        for pair in list(self.flows):
+            flow = self.flows[pair]
+            if now - flow.last_ns <= idle_timeout(flow):
+                if now - flow.last_ns <= RST_TIMEOUT_NS:
+                    break  # LRU order: every later flow is more recent than the shortest timeout
+                continue
+            self._emit(_record(self.flows.pop(pair)))
+        self._next_sweep = now + SWEEP_NS
+
+    def flush(self) -> None:
+        """End the flows still live (end of capture), in order of first packet."""
+        for flow in sorted(self.flows.values(), key=lambda x: x.first_ns):
+            self._emit(_record(flow))
+        self.flows.clear()
+
     def records(self) -> list[dict[str, object]]:
-        """One conn.log record per flow, in order of first packet."""
-        return [_record(flow) for flow in sorted(self.flows.values(), key=lambda x: x.first_ns)]
+        """Flush, then every record emitted so far (when no ``emit`` was given)."""
+        self.flush()
+        return self.emitted
 
 
 def _tcp_history(flow: Flow, flags: int, data: int, from_orig: bool) -> None:
@@ -166,20 +228,23 @@ def _record(flow: Flow) -> dict[str, object]:
     }
 
 
-def to_tsv(records: list[dict[str, object]]) -> str:
-    """Zeek's ASCII log layout: #separator, #fields and #types headers, tab-separated rows."""
-    types = ("time", "string", "addr", "port", "addr", "port", "enum", "interval", "count",
-             "count", "string", "string", "count", "count")
-    lines = ["#separator \\x09", "#set_separator\t,", "#empty_field\t(empty)",
-             "#unset_field\t-", "#path\tconn", "#fields\t" + "\t".join(FIELDS),
-             "#types\t" + "\t".join(types)]
-    for r in records:
-        row = []
-        for name in FIELDS:
-            value = r[name]
-            if name in ("ts", "duration"):
-                row.append(f"{float(value):.6f}")  # type: ignore[arg-type]
-            else:
-                row.append(str(value) if value != "" else "(empty)")
-        lines.append("\t".join(row))
-    return "\n".join(lines)
+_TYPES = ("time", "string", "addr", "port", "addr", "port", "enum", "interval", "count",
+          "count", "string", "string", "count", "count")
+
+
+def tsv_header() -> str:
+    """Zeek's ASCII log header: separator, empty and unset markers, #fields and #types."""
+    return "\n".join(["#separator \\x09", "#set_separator\t,", "#empty_field\t(empty)",
+                      "#unset_field\t-", "#path\tconn", "#fields\t" + "\t".join(FIELDS),
+                      "#types\t" + "\t".join(_TYPES)])
+
+
+def tsv_row(r: dict[str, object]) -> str:
+    row = []
+    for name in FIELDS:
+        value = r[name]
+        if name in ("ts", "duration"):
+            row.append(f"{float(value):.6f}")  # type: ignore[arg-type]
+        else:
+            row.append(str(value) if value != "" else "(empty)")
+    return "\t".join(row)
