@@ -222,3 +222,13 @@ def test_idle_flows_are_emitted_before_the_capture_ends() -> None:
         table.set_frame(frame)
         table.add(keys, samples.START_NS + t * 1_000_000_000, len(frame))
     assert [r["id.orig_p"] for r in out] == [1111] and len(table.flows) == 1
+
+
+def test_write_puts_the_log_in_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "trace.pcap"
+    samples.write_pcap(path, samples.curriculum_trace())
+    log = tmp_path / "conn.log"
+    result = CliRunner().invoke(flows, [str(path), "--tsv", "-w", str(log)])
+    assert result.exit_code == 0 and result.output == ""
+    printed = CliRunner().invoke(flows, [str(path), "--tsv"]).output
+    assert log.read_text() == printed and "#fields\tts\tuid" in printed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TextIO
 
 import click
 
@@ -22,20 +23,23 @@ import click
 @click.argument("capture", type=click.Path(dir_okay=False, exists=True))
 @click.option("--json", "fmt", flag_value="json", help="One JSON object per line.")
 @click.option("--tsv", "fmt", flag_value="tsv", help="Zeek's TSV log format.")
-def flows(capture: str, fmt: str | None) -> None:
+@click.option("-w", "--write", "out", type=click.File("w", lazy=False), default="-",
+              help="Write the records to this file instead of standard output.")
+def flows(capture: str, fmt: str | None, out: TextIO) -> None:
     """List the TCP and UDP flows of CAPTURE as Zeek conn.log records."""
     from wirelab.monitor.flows import FlowTable, tsv_header, tsv_row
     from wirelab.monitor.run import run
 
     def emit(record: dict[str, object]) -> None:
         if fmt == "json":
-            click.echo(json.dumps(record))
+            click.echo(json.dumps(record), file=out)
         elif fmt == "tsv":
-            click.echo(tsv_row(record))
+            click.echo(tsv_row(record), file=out)
         else:
-            click.echo(_row(record))
+            click.echo(_row(record), file=out)
 
-    click.echo(tsv_header() if fmt == "tsv" else "" if fmt == "json" else _HEAD, nl=fmt != "json")
+    if fmt != "json":
+        click.echo(tsv_header() if fmt == "tsv" else _HEAD, file=out)
     table = FlowTable(emit)
     run(capture, [table], on_warning=lambda w: click.echo(f"wirelab: warning: {w}", err=True))
     table.flush()
