@@ -22,6 +22,23 @@ _FAMILY = {"ip": IPV4, "ipv6": IPV6}
 Endpoint = tuple[bytes, int]  # address bytes, port (0 for ip/ipv6)
 
 
+def endpoints_of(kind: str, keys: Keys) -> tuple[Endpoint, Endpoint] | None:
+    """The (source, destination) endpoints a frame counts for in a ``kind`` table, or None.
+
+    ``ip``/``ipv6`` tables key on addresses alone, ``tcp``/``udp`` on address and port; a
+    frame tshark's tap does not count (``keys.tapped`` false) counts for no table.
+    """
+    if not keys.tapped:
+        return None
+    if kind in _FAMILY:
+        if keys.family != _FAMILY[kind]:
+            return None
+        return (keys.src, 0), (keys.dst, 0)
+    if keys.proto != _PROTO[kind]:
+        return None
+    return (keys.src, keys.sport), (keys.dst, keys.dport)
+
+
 @dataclass
 class Conversation:
     """One pair's counters; times in integer nanoseconds since the epoch."""
@@ -54,18 +71,10 @@ class ConversationTable:
 
     def add(self, keys: Keys, ts_ns: int, length: int) -> None:
         """Count one frame whose headers gave ``keys``."""
-        kind = self.kind
-        if not keys.tapped:
+        ends = endpoints_of(self.kind, keys)
+        if ends is None:
             return
-        if kind in _FAMILY:
-            if keys.family != _FAMILY[kind]:
-                return
-            src: Endpoint = (keys.src, 0)
-            dst: Endpoint = (keys.dst, 0)
-        else:
-            if keys.proto != _PROTO[kind]:
-                return
-            src, dst = (keys.src, keys.sport), (keys.dst, keys.dport)
+        src, dst = ends
         pair = (src, dst) if src <= dst else (dst, src)
         conv = self.convs.get(pair)
         if conv is None:

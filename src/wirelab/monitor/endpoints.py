@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wirelab.monitor.conv import _FAMILY, _PROTO, KINDS, Endpoint, format_endpoint
+from wirelab.monitor.conv import _PROTO, KINDS, Endpoint, endpoints_of, format_endpoint
 from wirelab.monitor.keys import Keys
 
 
@@ -32,18 +32,10 @@ class EndpointTable:
         self.eps: dict[tuple[int, Endpoint], Counters] = {}
 
     def add(self, keys: Keys, ts_ns: int, length: int) -> None:
-        kind = self.kind
-        if not keys.tapped:
+        ends = endpoints_of(self.kind, keys)
+        if ends is None:
             return
-        if kind in _FAMILY:
-            if keys.family != _FAMILY[kind]:
-                return
-            src: Endpoint = (keys.src, 0)
-            dst: Endpoint = (keys.dst, 0)
-        else:
-            if keys.proto != _PROTO[kind]:
-                return
-            src, dst = (keys.src, keys.sport), (keys.dst, keys.dport)
+        src, dst = ends
         tx = self.eps.get((keys.family, src))
         if tx is None:
             tx = self.eps[(keys.family, src)] = Counters()
