@@ -302,16 +302,41 @@ def open_output(dest: Source) -> tuple[BinaryIO, bool]:
     return dest, False
 
 
-class PcapWriter:
+class WriterBase:
+    """What both capture writers share: the byte order, the output stream, closing it."""
+
+    format_name = "capture"
+
+    def __init__(self, dest: Source, byteorder: str) -> None:
+        if byteorder not in ("little", "big"):
+            raise EncodeError(f"{self.format_name} byte order {byteorder!r}: 'little' or 'big'")
+        self._order = "<" if byteorder == "little" else ">"
+        self._stream, self._owned = open_output(dest)
+
+    def close(self) -> None:
+        """Close a file we opened; only flush a stream the caller handed us."""
+        if self._owned:
+            self._stream.close()
+        else:
+            self._stream.flush()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class PcapWriter(WriterBase):
     """Write a classic pcap file; packets longer than ``snaplen`` are cut (caplen < len)."""
+
+    format_name = "pcap"
 
     def __init__(self, dest: Source, linktype: int = LINKTYPE_ETHERNET,
                  snaplen: int = DEFAULT_SNAPLEN, nanosecond: bool = False, *,
                  byteorder: str = "little") -> None:
-        if byteorder not in ("little", "big"):
-            raise EncodeError(f"pcap byte order {byteorder!r}: 'little' or 'big'")
-        self._order = "<" if byteorder == "little" else ">"
-        self._stream, self._owned = open_output(dest)
+        super().__init__(dest, byteorder)
         self.linktype, self.snaplen, self.nanosecond = linktype, snaplen, nanosecond
         self._record = struct.Struct(self._order + "IIII")
         try:
@@ -337,16 +362,3 @@ class PcapWriter:
     def write_packet(self, packet: CapturedPacket) -> None:
         """Copy a read packet, keeping its timestamp and original length."""
         self.write(packet.data, (packet.ts_sec, packet.ts_frac_ns), packet.orig_len)
-
-    def close(self) -> None:
-        if self._owned:
-            self._stream.close()
-        else:
-            self._stream.flush()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from types import TracebackType
-from typing import Self
 
 from wirelab.errors import CaptureFormatError, EncodeError
 from wirelab.wire.pcap import (
@@ -33,7 +31,7 @@ from wirelab.wire.pcap import (
     Source,
     Timestamp,
     WarningCallback,
-    open_output,
+    WriterBase,
     split_timestamp,
 )
 
@@ -247,18 +245,17 @@ class PcapngReader(ReaderBase):
             self.close()
 
 
-class PcapngWriter:
+class PcapngWriter(WriterBase):
     """Write a pcapng file: one SHB, then interfaces (IDB) and packets (EPB or SPB).
 
     Enough to generate test captures: several interfaces, any ``if_tsresol``, an
     ``if_tsoffset``, new sections, and raw blocks of any type (to test skipping).
     """
 
+    format_name = "pcapng"
+
     def __init__(self, dest: Source, *, byteorder: str = "little") -> None:
-        if byteorder not in ("little", "big"):
-            raise EncodeError(f"pcapng byte order {byteorder!r}: 'little' or 'big'")
-        self._order = "<" if byteorder == "little" else ">"
-        self._stream, self._owned = open_output(dest)
+        super().__init__(dest, byteorder)
         self.interfaces: list[Interface] = []
         self.new_section()
 
@@ -326,16 +323,3 @@ class PcapngWriter:
         self.write_block(SPB, struct.pack(self._order + "I",
                                           len(data) if orig_len is None else orig_len)
                          + data[:caplen])
-
-    def close(self) -> None:
-        if self._owned:
-            self._stream.close()
-        else:
-            self._stream.flush()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
