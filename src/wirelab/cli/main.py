@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "discover": ("wirelab.cli.discover", "discover", "ARP sweep of the local segment (3)."),
     "stats": ("wirelab.cli.stats", "stats", "tshark's -z statistics of a capture (Module 4)."),
     "flows": ("wirelab.cli.flows", "flows", "Zeek conn.log-style flows of a capture."),
+    "trace": ("wirelab.cli.trace", "trace", "Traceroute: udp, icmp or tcp; --paris (3)."),
+    "top": ("wirelab.cli.top", "top", "Live top talkers of an interface (Module 4)."),
+    "export": ("wirelab.cli.export", "export", "Flows to NetFlow v5, IPFIX or Parquet (4)."),
+    "query": ("wirelab.cli.query", "query", "SQL over the Parquet flow history (DuckDB)."),
 }
 
 
