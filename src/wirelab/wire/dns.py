@@ -7,9 +7,8 @@ of the region being parsed (the message, or one record's RDATA), so an over-read
 the start of the name being read, and each further pointer below the previous target.  The
 offsets therefore decrease at every jump and a pointer loop is impossible by construction.
 
-Names are text: labels joined by dots, no trailing dot, the root is ``""``.  A label byte
-that is not printable ASCII, a dot or a backslash is written ``\\DDD`` (decimal), as in the
-master-file format (RFC 1035 5.1), so decoding then encoding gives back the same bytes.
+Names (text <-> labels, the reader and writer) live in :mod:`wirelab.wire.dns_names`, the
+record types and RDATA forms in :mod:`wirelab.wire.dns_rdata`; both are re-exported here.
 
 Trailing bytes after the sections the header counts are an error by default
 (:class:`TrailingDataError`): over UDP the message is bounded by the UDP length, link padding
@@ -17,65 +16,47 @@ never reaches it, and EDNS padding (RFC 7830) lives inside the OPT record.  ``al
 keeps them in ``DNSMessage.trailing`` for studying broken senders; they are re-sent on encode.
 """
 
+
 from __future__ import annotations
 
-import re
 import secrets
-import socket
 import struct
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
-from typing import ClassVar
 
-from wirelab.errors import (
-    BadFieldError,
-    BadPointerError,
-    EncodeError,
-    TrailingDataError,
-    TruncatedError,
+from wirelab.errors import BadFieldError, EncodeError, TrailingDataError, TruncatedError
+from wirelab.wire.dns_names import LAYER, MAX_LABEL, MAX_NAME, name_to_labels
+from wirelab.wire.dns_names import Reader as _Reader
+from wirelab.wire.dns_names import Writer as _Writer
+from wirelab.wire.dns_rdata import (
+    AAAA,
+    CNAME,
+    MX,
+    NS,
+    PTR,
+    SOA,
+    TXT,
+    A,
+    QClass,
+    QType,
+    RawRdata,
+    Rdata,
+    rdata_class,
 )
 
-LAYER = "DNS"
+__all__ = [
+    "A", "AAAA", "CNAME", "DNS_PORT", "DNSMessage", "LAYER", "MAX_LABEL", "MAX_NAME", "MX",
+    "NS", "Opcode", "PTR", "QClass", "QType", "Question", "RawRdata", "Rcode", "Rdata",
+    "ResourceRecord", "SOA", "TXT", "frame_tcp", "name_to_labels",
+]
+
 DNS_PORT = 53
-MAX_LABEL = 63  # RFC 1035 2.3.4
-MAX_NAME = 255  # RFC 1035 2.3.4: octets on the wire, length bytes and the root included
-_POINTER_LIMIT = 0x4000  # a pointer has 14 bits of offset
 
 _HEADER = struct.Struct("!HHHHHH")
 _QFIXED = struct.Struct("!HH")
 _RRFIXED = struct.Struct("!HHIH")
-
-
-class QType(IntEnum):
-    """TYPE and QTYPE values (RFC 1035 3.2.2/3.2.3, RFC 3596, RFC 6891)."""
-
-    A = 1
-    NS = 2
-    CNAME = 5
-    SOA = 6
-    PTR = 12
-    HINFO = 13
-    MX = 15
-    TXT = 16
-    AAAA = 28
-    SRV = 33
-    OPT = 41
-    DS = 43
-    RRSIG = 46
-    DNSKEY = 48
-    HTTPS = 65
-    AXFR = 252
-    ANY = 255
-
-
-class QClass(IntEnum):
-    """CLASS and QCLASS values (RFC 1035 3.2.4/3.2.5)."""
-
-    IN = 1
-    CH = 3
-    HS = 4
-    NONE = 254
-    ANY = 255
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
 
 
 class Opcode(IntEnum):
@@ -99,6 +80,7 @@ class Rcode(IntEnum):
     REFUSED = 5
 
 
+
 def _known(enum: type[IntEnum], value: int) -> int:
     """The enum member for ``value`` when there is one, else the plain int."""
     try:
@@ -106,366 +88,6 @@ def _known(enum: type[IntEnum], value: int) -> int:
     except ValueError:
         return value
 
-
-# --- names -----------------------------------------------------------------------------------
-
-_PLAIN = frozenset(range(0x21, 0x7F)) - {ord("."), ord("\\")}
-_NEEDS_ESCAPE = re.compile(rb"[^\x21-\x2d\x2f-\x5b\x5d-\x7e]")  # not in _PLAIN
-
-
-def _label_text(label: bytes) -> str:
-    """Master-file text of one label: ``\\.``, ``\\\\`` and ``\\DDD`` where needed."""
-    if not _NEEDS_ESCAPE.search(label):
-        return label.decode("ascii")
-    return "".join(chr(b) if b in _PLAIN else ("\\" + chr(b) if b in b".\\" else f"\\{b:03d}")
-                   for b in label)
-
-
-def name_to_labels(name: str) -> list[bytes]:
-    """Split a text name into wire labels, undoing ``\\.`` and ``\\DDD`` escapes.
-
-    Raises :class:`EncodeError` for an empty label, a label over 63 bytes, a name over 255
-    bytes on the wire, or a character outside ASCII (give IDNA names in their A-label form).
-    """
-    if not name.isascii():
-        raise EncodeError(f"DNS name {name!r}: not ASCII (use the IDNA xn-- form)")
-    if "\\" not in name:
-        text = name[:-1] if name.endswith(".") else name
-        labels = [part.encode("ascii") for part in text.split(".")] if text else []
-    else:
-        labels = _split_escaped(name)
-    size = 1
-    for label in labels:
-        if not label:
-            raise EncodeError(f"DNS name {name!r}: empty label")
-        if len(label) > MAX_LABEL:
-            raise EncodeError(f"DNS name {name!r}: label of {len(label)} bytes > {MAX_LABEL}")
-        size += len(label) + 1
-    if size > MAX_NAME:
-        raise EncodeError(f"DNS name {name!r}: {size} bytes on the wire > {MAX_NAME}")
-    return labels
-
-
-def _split_escaped(name: str) -> list[bytes]:
-    """Split a name holding master-file escapes (RFC 1035 5.1) into labels."""
-    labels: list[bytes] = []
-    current = bytearray()
-    i = 0
-    while i < len(name):
-        ch = name[i]
-        if ch == "\\":
-            digits = name[i + 1:i + 4]
-            if len(digits) == 3 and digits.isdigit():
-                if int(digits) > 255:
-                    raise EncodeError(f"DNS name {name!r}: escape \\{digits} > 255")
-                current.append(int(digits))
-                i += 4
-                continue
-            if i + 1 >= len(name):
-                raise EncodeError(f"DNS name {name!r}: ends with a lone backslash")
-            current += name[i + 1].encode("ascii")
-            i += 2
-            continue
-        if ch == ".":
-            labels.append(bytes(current))
-            current = bytearray()
-        else:
-            current += ch.encode("ascii")
-        i += 1
-    if current:  # otherwise the name ended with an unescaped dot: the root, not a label
-        labels.append(bytes(current))
-    return labels
-
-
-class _Reader:
-    """A cursor over the message that refuses to read past ``end`` (the current region)."""
-
-    __slots__ = ("buf", "base", "pos", "end", "msg_end")
-
-    def __init__(self, buf: bytes, base: int, end: int) -> None:
-        self.buf = buf
-        self.base = base  # absolute offset of the message's first byte; pointers count from it
-        self.pos = base
-        self.end = end
-        self.msg_end = end
-
-    def take(self, size: int, field_name: str) -> int:
-        """Reserve ``size`` bytes and return their absolute start offset."""
-        start = self.pos
-        if start + size > self.end:
-            raise TruncatedError(LAYER, field_name, start,
-                                 f"needs {size} bytes, {self.end - start} left")
-        self.pos = start + size
-        return start
-
-    def unpack(self, fmt: struct.Struct, field_name: str) -> tuple[int, ...]:
-        start = self.take(fmt.size, field_name)
-        return fmt.unpack_from(self.buf, start)
-
-    def name(self, field_name: str) -> str:
-        """Read a possibly compressed name (RFC 1035 4.1.4) at the cursor."""
-        buf, pos, end = self.buf, self.pos, self.end
-        limit = pos  # a pointer must go strictly below this, and below every earlier target
-        labels: list[str] = []
-        size = 1
-        jumped = False
-        while True:
-            if pos >= end:
-                raise TruncatedError(LAYER, field_name, pos, "name runs past the end")
-            length = buf[pos]
-            kind = length & 0xC0
-            if kind == 0xC0:
-                if pos + 2 > end:
-                    raise TruncatedError(LAYER, field_name, pos, "pointer cut in half")
-                target = self.base + (((length & 0x3F) << 8) | buf[pos + 1])
-                if target >= limit:
-                    raise BadPointerError(
-                        LAYER, field_name, pos,
-                        f"pointer to {target - self.base} is not before {limit - self.base}")
-                if not jumped:
-                    self.pos = pos + 2
-                    jumped = True
-                    end = self.msg_end
-                limit = pos = target
-                continue
-            if kind:
-                raise BadFieldError(LAYER, field_name, pos,
-                                    f"reserved label type 0x{kind:02x} (RFC 6891 5)")
-            if length == 0:
-                if not jumped:
-                    self.pos = pos + 1
-                return ".".join(labels)
-            size += length + 1
-            if size > MAX_NAME:
-                raise BadFieldError(LAYER, field_name, pos, f"name longer than {MAX_NAME} bytes")
-            if pos + 1 + length > end:
-                raise TruncatedError(LAYER, field_name, pos,
-                                     f"label of {length} bytes, {end - pos - 1} left")
-            labels.append(_label_text(buf[pos + 1:pos + 1 + length]))
-            pos += 1 + length
-
-
-class _Writer:
-    """Output buffer plus the compression table: label suffix -> offset of its first copy."""
-
-    __slots__ = ("out", "table", "compress")
-
-    def __init__(self, compress: bool) -> None:
-        self.out = bytearray()
-        self.table: dict[tuple[bytes, ...], int] = {}
-        self.compress = compress
-
-    def name(self, name: str) -> None:
-        labels = name_to_labels(name)
-        out = self.out
-        for i in range(len(labels)):
-            suffix = tuple(labels[i:])
-            # Matching is byte-exact (case included), so decode -> encode is lossless.
-            target = self.table.get(suffix) if self.compress else None
-            if target is not None:
-                out += struct.pack("!H", 0xC000 | target)
-                return
-            if len(out) < _POINTER_LIMIT:
-                self.table.setdefault(suffix, len(out))
-            out.append(len(labels[i]))
-            out += labels[i]
-        out.append(0)
-
-    def pack(self, fmt: struct.Struct, *values: int, what: str = "field") -> None:
-        try:
-            packed = fmt.pack(*values)
-        except struct.error as exc:
-            raise EncodeError(f"DNS {what}: value out of range in {values}: {exc}") from None
-        self.out += packed
-
-
-# --- RDATA -----------------------------------------------------------------------------------
-
-
-class Rdata:
-    """Base of the decoded RDATA forms; ``rtype`` is the TYPE each one encodes."""
-
-    __slots__ = ()
-    rtype: ClassVar[int] = 0
-
-    def _encode(self, w: _Writer) -> None:
-        raise NotImplementedError
-
-    @classmethod
-    def _decode(cls, r: _Reader, field_name: str) -> Rdata:
-        raise NotImplementedError
-
-
-@dataclass(slots=True)
-class RawRdata(Rdata):
-    """RDATA of a type this module does not decode (kept as bytes, RFC 3597)."""
-
-    data: bytes = b""
-
-    def _encode(self, w: _Writer) -> None:
-        w.out += self.data
-
-    @classmethod
-    def _decode(cls, r: _Reader, field_name: str) -> Rdata:
-        start = r.take(r.end - r.pos, field_name)
-        return cls(r.buf[start:r.end])
-
-
-@dataclass(slots=True)
-class _Address(Rdata):
-    """An address record: the RDATA is the address in network order, nothing else."""
-
-    address: str
-    _family: ClassVar[int] = socket.AF_INET
-    _size: ClassVar[int] = 4
-
-    def _encode(self, w: _Writer) -> None:
-        try:
-            w.out += socket.inet_pton(self._family, self.address)
-        except (OSError, TypeError):
-            raise EncodeError(f"DNS {type(self).__name__} address {self.address!r}") from None
-
-    @classmethod
-    def _decode(cls, r: _Reader, field_name: str) -> Rdata:
-        if r.end - r.pos != cls._size:
-            raise BadFieldError(LAYER, field_name, r.pos,
-                                f"{cls.__name__} RDATA is {r.end - r.pos} bytes, not {cls._size}")
-        start = r.take(cls._size, field_name)
-        return cls(socket.inet_ntop(cls._family, r.buf[start:r.pos]))
-
-
-@dataclass(slots=True)
-class A(_Address):
-    """IPv4 host address (RFC 1035 3.4.1)."""
-
-    address: str = "0.0.0.0"
-    rtype: ClassVar[int] = QType.A
-
-
-@dataclass(slots=True)
-class AAAA(_Address):
-    """IPv6 host address (RFC 3596 2.2)."""
-
-    address: str = "::"
-    rtype: ClassVar[int] = QType.AAAA
-    _family: ClassVar[int] = socket.AF_INET6
-    _size: ClassVar[int] = 16
-
-
-@dataclass(slots=True)
-class _NameRdata(Rdata):
-    """RDATA that is one domain name, compressible (RFC 1035 3.3, RFC 3597 4)."""
-
-    target: str = ""
-
-    def _encode(self, w: _Writer) -> None:
-        w.name(self.target)
-
-    @classmethod
-    def _decode(cls, r: _Reader, field_name: str) -> Rdata:
-        return cls(r.name(field_name))
-
-
-@dataclass(slots=True)
-class CNAME(_NameRdata):
-    """Canonical name (RFC 1035 3.3.1)."""
-
-    rtype: ClassVar[int] = QType.CNAME
-
-
-@dataclass(slots=True)
-class NS(_NameRdata):
-    """Authoritative name server (RFC 1035 3.3.11)."""
-
-    rtype: ClassVar[int] = QType.NS
-
-
-@dataclass(slots=True)
-class PTR(_NameRdata):
-    """Domain name pointer (RFC 1035 3.3.12)."""
-
-    rtype: ClassVar[int] = QType.PTR
-
-
-@dataclass(slots=True)
-class MX(Rdata):
-    """Mail exchange (RFC 1035 3.3.9)."""
-
-    preference: int = 0
-    exchange: str = ""
-    rtype: ClassVar[int] = QType.MX
-
-    def _encode(self, w: _Writer) -> None:
-        w.pack(_U16, self.preference, what="MX preference")
-        w.name(self.exchange)
-
-    @classmethod
-    def _decode(cls, r: _Reader, field_name: str) -> Rdata:
-        (preference,) = r.unpack(_U16, field_name + ".preference")
-        return cls(preference, r.name(field_name + ".exchange"))
-
-
-@dataclass(slots=True)
-class TXT(Rdata):
-    """Text strings (RFC 1035 3.3.14): each one a length byte and up to 255 bytes."""
-
-    strings: list[bytes] = field(default_factory=list)
-    rtype: ClassVar[int] = QType.TXT
-
-    def _encode(self, w: _Writer) -> None:
-        for text in self.strings:
-            if len(text) > 255:
-                raise EncodeError(f"DNS TXT string of {len(text)} bytes > 255")
-            w.out.append(len(text))
-            w.out += text
-
-    @classmethod
-    def _decode(cls, r: _Reader, field_name: str) -> Rdata:
-        strings = []
-        while r.pos < r.end:
-            length = r.buf[r.take(1, field_name + ".length")]
-            start = r.take(length, field_name + ".string")
-            strings.append(r.buf[start:r.pos])
-        return cls(strings)
-
-
-@dataclass(slots=True)
-class SOA(Rdata):
-    """Start of a zone of authority (RFC 1035 3.3.13)."""
-
-    mname: str = ""
-    rname: str = ""
-    serial: int = 0
-    refresh: int = 0
-    retry: int = 0
-    expire: int = 0
-    minimum: int = 0
-    rtype: ClassVar[int] = QType.SOA
-
-    def _encode(self, w: _Writer) -> None:
-        w.name(self.mname)
-        w.name(self.rname)
-        w.pack(_SOA_TAIL, self.serial, self.refresh, self.retry, self.expire, self.minimum,
-               what="SOA timers")
-
-    @classmethod
-    def _decode(cls, r: _Reader, field_name: str) -> Rdata:
-        mname = r.name(field_name + ".mname")
-        rname = r.name(field_name + ".rname")
-        serial, refresh, retry, expire, minimum = r.unpack(_SOA_TAIL, field_name + ".serial")
-        return cls(mname, rname, serial, refresh, retry, expire, minimum)
-
-
-_U16 = struct.Struct("!H")
-_U32 = struct.Struct("!I")
-_SOA_TAIL = struct.Struct("!IIIII")
-
-# RDATA decoded for any class; A and AAAA only in class IN, whose format they are (RFC 1035 3.4).
-_RDATA: dict[int, type[Rdata]] = {cls.rtype: cls for cls in (CNAME, NS, PTR, MX, TXT, SOA)}
-_RDATA_IN: dict[int, type[Rdata]] = {QType.A: A, QType.AAAA: AAAA}
-
-
-# --- sections and message --------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -644,7 +266,7 @@ def _decode_rr(r: _Reader, where: str) -> ResourceRecord:
     rtype, rclass, ttl, rdlength = r.unpack(_RRFIXED, where + ".type")
     r.take(rdlength, where + ".rdata")  # the whole RDATA must be present
     r.pos -= rdlength
-    kind = _RDATA.get(rtype) or (_RDATA_IN.get(rtype) if rclass == QClass.IN else None)
+    kind = rdata_class(rtype, rclass)
     r.end = r.pos + rdlength  # restrict reads to this record's RDATA
     try:
         rdata = (kind or RawRdata)._decode(r, where + ".rdata")
