@@ -1,15 +1,18 @@
-"""Feed a capture file through statistics accumulators, one packet at a time."""
+"""Feed packets through statistics accumulators, one packet at a time.
+
+The packets come from a :class:`wirelab.monitor.source.Source`: a capture file or a live
+interface, the same loop for both.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from wirelab.monitor.flows import FlowTable
 from wirelab.monitor.io import IoStat
 from wirelab.monitor.keys import KeyReader, Keys
 from wirelab.monitor.phs import Hierarchy
-from wirelab.wire.capture import open_capture
+from wirelab.monitor.source import Source, open_source
 
 
 class Accumulator(Protocol):
@@ -18,28 +21,41 @@ class Accumulator(Protocol):
 
 def run(path: str, tables: Sequence[Accumulator], hierarchy: Hierarchy | None = None,
         io: IoStat | None = None, on_warning: Callable[[str], None] | None = None) -> int:
-    """Count every packet of ``path`` into ``tables`` (and ``hierarchy``, ``io``).
+    """Count every packet of the capture file ``path``; see :func:`run_source`."""
+    with open_source(path, on_warning=on_warning) as source:
+        return run_source(source, tables, hierarchy, io)
 
-    Returns the first frame's time in nanoseconds, the origin of relative times.
+
+def run_source(source: Source, tables: Sequence[Accumulator],
+               hierarchy: Hierarchy | None = None, io: IoStat | None = None) -> int:
+    """Count every packet of ``source`` into ``tables`` (and ``hierarchy``, ``io``).
+
+    A table with a ``set_frame(data)`` method (:class:`wirelab.monitor.flows.FlowTable`) is
+    told each frame's bytes before its ``add``.  Returns the first frame's time in
+    nanoseconds, the origin of relative times (0 when there was no packet).
     """
     reader = KeyReader()
-    framed = [t for t in tables if isinstance(t, FlowTable)]
-    origin = 0
-    first = True
-    with open_capture(path, on_warning=on_warning) as packets:
-        for p in packets:
-            ts = p.ts_sec * 1_000_000_000 + p.ts_frac_ns
-            if first:
-                origin, first = ts, False
-            if io is not None:
-                io.add_frame(ts, p.orig_len)
-            link, keys = reader.read_frame(p.data, p.linktype)
-            for flow_table in framed:
-                flow_table.set_frame(p.data)
-            if hierarchy is not None:
-                hierarchy.add_frame(link, keys, p.orig_len)
+    read_frame = reader.read_frame
+    framed = [t.set_frame for t in tables if hasattr(t, "set_frame")]
+    adds = [t.add for t in tables]
+    add_frame = hierarchy.add_frame if hierarchy is not None else None
+    io_add = io.add_frame if io is not None else None
+    origin: int | None = None
+    for batch in source.batches(0.25):
+        if not batch:
+            continue
+        if origin is None:
+            origin = batch[0][0]
+        for ts, linktype, data, length in batch:
+            if io_add is not None:
+                io_add(ts, length)
+            link, keys = read_frame(data, linktype)
+            for set_frame in framed:
+                set_frame(data)
+            if add_frame is not None:
+                add_frame(link, keys, length)
             if keys is None:
                 continue
-            for table in tables:
-                table.add(keys, ts, p.orig_len)
-    return origin
+            for add in adds:
+                add(keys, ts, length)
+    return origin or 0
