@@ -18,7 +18,8 @@ import struct
 import time
 
 from wirelab.recon import states
-from wirelab.recon.result import PortResult, ScanResult
+from wirelab.recon.result import PortResult, Progress, ScanResult
+from wirelab.recon.timing import TEMPLATES, Template
 
 TIMEOUT = 1.5
 FD_MARGIN = 32
@@ -46,7 +47,8 @@ def _start(sel: selectors.BaseSelector, address: str, port: int) -> int | None:
 
 
 def connect_scan(target: str, address: str, ports: list[int], *,
-                 timeout: float = TIMEOUT) -> ScanResult:
+                 tpl: Template = TEMPLATES[4], max_retries: int = 6,
+                 progress: Progress | None = None, timeout: float = TIMEOUT) -> ScanResult:
     """connect()-scan ``ports`` of ``address`` (already checked against the scope)."""
     started = time.monotonic()
     limit = parallelism()
@@ -64,6 +66,8 @@ def connect_scan(target: str, address: str, ports: list[int], *,
             for key, _ in sel.select(timeout=0.05):
                 _finish(sel, key, done)
             _expire(sel, done, timeout)
+    if progress is not None:
+        progress(len(done), len(ports))
     results = [done[p] for p in ports]
     return ScanResult(target, address, "connect", results, time.monotonic() - started,
                       len(ports))

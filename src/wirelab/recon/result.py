@@ -1,10 +1,19 @@
-"""What a scan found: one verdict a port, plus timing, shared by both scan types."""
+"""What a scan found: one verdict a port, plus timing, shared by every scan type.
+
+Everything here is plain data (str, int, float, lists), so a result turns into JSON field by
+field.  ``notes`` carries human explanations the engine wants shown next to the table, e.g.
+that the target rate-limited its ICMP errors and the scan slowed down because of it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wirelab.recon.states import PortState, Reason
+
+Progress = Callable[[int, int], None]
+"""``progress(done_ports, total_ports)``, called as verdicts settle (at most ~20 times/s)."""
 
 
 @dataclass(slots=True)
@@ -13,16 +22,25 @@ class PortResult:
     state: PortState
     reason: Reason
     rtt: float | None = None  # seconds from the (last) probe to its answer
+    tries: int = 1  # probes sent to this port (1 + retransmissions)
 
 
 @dataclass(slots=True)
 class ScanResult:
     target: str
     address: str
-    scan_type: str  # "syn" or "connect"
+    scan_type: str  # "syn", "connect" or "udp"
     ports: list[PortResult] = field(default_factory=list)
     elapsed: float = 0.0
     probes_sent: int = 0
+    timing: int = 4  # the -T level used
+    max_retries: int = 6  # the retransmission cap in force (template or explicit)
+    notes: list[str] = field(default_factory=list)  # human explanations, one sentence each
+
+    @property
+    def protocol(self) -> str:
+        """``"udp"`` for a UDP scan, else ``"tcp"`` (the ``PORT`` column's ``80/tcp``)."""
+        return "udp" if self.scan_type == "udp" else "tcp"
 
     def state_of(self, port: int) -> PortState:
         for result in self.ports:

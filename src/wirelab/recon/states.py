@@ -6,6 +6,11 @@ ICMP destination unreachable of code 0, 1, 2, 3, 9, 10 or 13 means filtered; no 
 the retransmission means filtered.  Connect scan: connect() succeeding means open, refused
 (the peer's RST) closed, anything else (time-out, an ICMP error turned into EHOSTUNREACH or
 ENETUNREACH) filtered.  A time-out is never "closed".
+
+UDP scan (nmap ``-sU``): any UDP reply means open (udp-response); an ICMP port unreachable
+(type 3 code 3) closed (port-unreach); the other unreachables nmap lists for UDP (codes 0, 1,
+2, 9, 10, 13) filtered; silence after the retransmissions open|filtered (no-response), since
+an open UDP service that ignores an empty datagram and a firewall that drops it look the same.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ class PortState(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
     FILTERED = "filtered"
+    OPEN_FILTERED = "open|filtered"
 
 
 class Reason(StrEnum):
@@ -38,6 +44,7 @@ class Reason(StrEnum):
     NET_PROHIBITED = "net-prohibited"
     HOST_PROHIBITED = "host-prohibited"
     ADMIN_PROHIBITED = "admin-prohibited"
+    UDP_RESPONSE = "udp-response"
 
 
 Verdict = tuple[PortState, Reason]
@@ -54,6 +61,8 @@ ICMP_FILTERED: dict[int, Reason] = {
 }
 
 NO_ANSWER: Verdict = (PortState.FILTERED, Reason.NO_RESPONSE)
+UDP_NO_ANSWER: Verdict = (PortState.OPEN_FILTERED, Reason.NO_RESPONSE)
+UDP_ANSWER: Verdict = (PortState.OPEN, Reason.UDP_RESPONSE)
 
 
 # Plain ints: ``&`` with an IntFlag member runs Python code, and this runs once an answer.
@@ -88,3 +97,14 @@ def from_connect_errno(err: int) -> Verdict:
     if err == errno.EHOSTUNREACH:
         return PortState.FILTERED, Reason.HOST_UNREACH
     return NO_ANSWER
+
+
+def from_udp_icmp(code: int) -> Verdict | None:
+    """The verdict of an ICMP destination unreachable quoting our UDP probe (None: ignored).
+
+    Code 3 (port unreachable) is the target's own UDP stack saying nothing listens: closed.
+    The other codes nmap honours for UDP mark the port filtered (nmap book, "UDP Scan").
+    """
+    if code == UnreachableCode.PORT:
+        return PortState.CLOSED, Reason.PORT_UNREACH
+    return from_icmp_unreachable(code)

@@ -33,8 +33,8 @@ import time
 from wirelab.craft import bpf
 from wirelab.errors import PrivilegeError
 from wirelab.recon import states
-from wirelab.recon.result import PortResult, ScanResult
-from wirelab.recon.timing import RTOEstimator
+from wirelab.recon.result import PortResult, Progress, ScanResult
+from wirelab.recon.timing import TEMPLATES, RTOEstimator, Template, allowed_tries
 from wirelab.sockets.raw import open_raw, source_for
 from wirelab.wire.icmp import ICMP, ICMPType
 from wirelab.wire.ipv4 import IPProto, IPv4
@@ -181,18 +181,21 @@ def _round(run: _Run, tx: socket.socket, rx: socket.socket, src: str, address: s
             run.drain(rx)
 
 
-def syn_scan(target: str, address: str, ports: list[int], *,
-             retransmissions: int = RETRANSMISSIONS) -> ScanResult:
+def syn_scan(target: str, address: str, ports: list[int], *, tpl: Template = TEMPLATES[4],
+             max_retries: int = 6, progress: Progress | None = None) -> ScanResult:
     """SYN-scan ``ports`` of ``address`` (already checked against the scope)."""
     started = time.monotonic()
+    retransmissions = allowed_tries(max_retries, 0) - 1
     src = source_for(address, ports[0])
     sport = 32768 + int.from_bytes(os.urandom(2), "big") % 28000
-    run = _Run(Cookies(address, sport), RTOEstimator())
+    run = _Run(Cookies(address, sport), RTOEstimator.for_template(tpl))
     with open_receiver(address, sport) as rx, open_raw(socket.AF_INET, hdrincl=True) as tx:
         todo = list(ports)
         for _ in range(1 + retransmissions):
             _round(run, tx, rx, src, address, todo)
             todo = [p for p in ports if p not in run.done]
+            if progress is not None:
+                progress(len(run.done), len(ports))
             if not todo:
                 break
     results = [run.done.get(p) or PortResult(p, *states.NO_ANSWER) for p in ports]
