@@ -1,4 +1,4 @@
-"""``wirelab flows``: Zeek conn.log-style flow records of a capture file."""
+"""``wirelab flows``: Zeek conn.log-style flow records of a capture file or a live interface."""
 
 from __future__ import annotations
 
@@ -11,28 +11,56 @@ import click
 @click.command(
     "flows",
     epilog="Example: wirelab flows capture.pcap --tsv > conn.log\n\n"
-    "One record per TCP or UDP flow with the fields of Zeek's conn.log: ts, uid, "
-    "id.orig_h/p, id.resp_h/p, proto, duration, orig/resp payload bytes and packets, "
-    "conn_state (S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH) and "
-    "history (S H A D F R; upper case from the originator).  Default: a table; --json: "
-    "JSON lines; --tsv: Zeek's tab-separated log with its header.  A record is printed "
-    "when its flow ends: idle past softflowd's timeouts (TCP 3600 s, 300 s after a FIN, "
-    "120 s after a RST, UDP 300 s), evicted from a full table, or at the end of the "
-    "capture; memory stays bounded whatever the capture's length.",
+    "One record per TCP, UDP or ICMP flow with the fields of Zeek's conn.log, in its order: "
+    "ts, uid, id.orig_h/p, id.resp_h/p, proto, service (http, ssl, ssh, dns when the payload "
+    "confirms it), duration, orig/resp payload bytes, conn_state (S0, S1, SF, REJ, S2, S3, "
+    "RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH), history (S H A D F R; upper case from the "
+    "originator), packets and IP bytes each way.  ICMP: id.orig_p is the type, id.resp_p the "
+    "answering type (echo 8 -> 0) or the code.  Default: a table; --json: JSON lines (unset "
+    "fields left out, as Zeek); --tsv: Zeek's tab-separated log with its header.  A record is "
+    "printed when its flow ends: idle past softflowd's timeouts (TCP 3600 s, 300 s after a "
+    "FIN, 120 s after a RST, UDP and ICMP 300 s), older than --active-timeout (softflowd's "
+    "maxlife, one week), evicted from a full table, or at the end of the capture; memory "
+    "stays bounded whatever the capture's length.\n\n"
+    "--detect-scans: instead of the records, the sources that probed at least --ports "
+    "distinct ports of one host (vertical scan) or --hosts distinct hosts on one port "
+    "(horizontal scan) within --window seconds; a probe is a flow that carried no payload "
+    "(S0, REJ, RSTOS0, a SYN-scanned open port's RSTO...).  Defaults are Zeek's scan.zeek "
+    "thresholds: 15 ports, 25 hosts, 300 s.",
 )
 @click.argument("capture", type=click.Path(dir_okay=False, exists=True))
 @click.option("--json", "fmt", flag_value="json", help="One JSON object per line.")
 @click.option("--tsv", "fmt", flag_value="tsv", help="Zeek's TSV log format.")
 @click.option("-w", "--write", "out", type=click.File("w", lazy=False), default="-",
               help="Write the records to this file instead of standard output.")
-def flows(capture: str, fmt: str | None, out: TextIO) -> None:
-    """List the TCP and UDP flows of CAPTURE as Zeek conn.log records."""
-    from wirelab.monitor.flows import FlowTable, tsv_header, tsv_row
+@click.option("--active-timeout", type=click.FloatRange(min=0.001), default=3600 * 24 * 7,
+              show_default=True,
+              help="Seconds after which a flow still active is cut into a new record.")
+@click.option("--detect-scans", is_flag=True,
+              help="Report scanning sources instead of listing the flows.")
+@click.option("--window", type=click.FloatRange(min=0.001), default=300.0, show_default=True,
+              help="--detect-scans: seconds the distinct ports or hosts are counted over.")
+@click.option("--ports", type=click.IntRange(min=2), default=15, show_default=True,
+              help="--detect-scans: distinct ports of one host that make a vertical scan.")
+@click.option("--hosts", type=click.IntRange(min=2), default=25, show_default=True,
+              help="--detect-scans: distinct hosts on one port that make a horizontal scan.")
+def flows(capture: str, fmt: str | None, out: TextIO, active_timeout: float,
+          detect_scans: bool, window: float, ports: int, hosts: int) -> None:
+    """List the TCP, UDP and ICMP flows of CAPTURE as Zeek conn.log records."""
+    from wirelab.monitor.flows import FlowTable, json_record, tsv_header, tsv_row
     from wirelab.monitor.run import run
+
+    def warn(message: str) -> None:
+        click.echo(f"wirelab: warning: {message}", err=True)
+
+    active_ns = int(active_timeout * 1e9)
+    if detect_scans:
+        _detect(capture, fmt, out, active_ns, window, ports, hosts, warn)
+        return
 
     def emit(record: dict[str, object]) -> None:
         if fmt == "json":
-            click.echo(json.dumps(record), file=out)
+            click.echo(json.dumps(json_record(record)), file=out)
         elif fmt == "tsv":
             click.echo(tsv_row(record), file=out)
         else:
@@ -40,19 +68,41 @@ def flows(capture: str, fmt: str | None, out: TextIO) -> None:
 
     if fmt != "json":
         click.echo(tsv_header() if fmt == "tsv" else _HEAD, file=out)
-    table = FlowTable(emit)
-    run(capture, [table], on_warning=lambda w: click.echo(f"wirelab: warning: {w}", err=True))
+    table = FlowTable(emit, active_timeout_ns=active_ns)
+    run(capture, [table], on_warning=warn)
     table.flush()
 
 
-_HEAD = (f"{'orig':<46} {'resp':<46} {'proto':<5} {'state':<7} {'history':<12} "
-         f"{'o pkts':>6} {'o bytes':>9} {'r pkts':>6} {'r bytes':>9} {'duration':>10}")
+def _detect(capture: str, fmt: str | None, out: TextIO, active_ns: int, window: float,
+            ports: int, hosts: int, warn: object) -> None:
+    from wirelab.monitor.flows import FlowTable
+    from wirelab.monitor.run import run
+    from wirelab.monitor.scans import ScanDetector, render
+
+    if fmt == "tsv":
+        raise click.UsageError("--detect-scans prints a table or --json, not --tsv")
+    detector = ScanDetector(window, ports, hosts)
+    table = FlowTable(detector.add, active_timeout_ns=active_ns)
+    run(capture, [table], on_warning=warn)  # type: ignore[arg-type]
+    table.flush()
+    found = detector.report()
+    if fmt == "json":
+        click.echo(json.dumps({"window": window, "ports": ports, "hosts": hosts,
+                               "scans": found}, indent=2), file=out)
+    else:
+        click.echo(render(found), file=out)
+
+
+_HEAD = (f"{'orig':<46} {'resp':<46} {'proto':<5} {'service':<7} {'state':<7} "
+         f"{'history':<12} {'o pkts':>6} {'o bytes':>9} {'r pkts':>6} {'r bytes':>9} "
+         f"{'duration':>10}")
 _HEAD += "\n" + "-" * len(_HEAD)
 
 
 def _row(r: dict[str, object]) -> str:
     orig = f"{r['id.orig_h']}:{r['id.orig_p']}"
     resp = f"{r['id.resp_h']}:{r['id.resp_p']}"
-    return (f"{orig:<46} {resp:<46} {r['proto']!s:<5} {r['conn_state']!s:<7} "
-            f"{r['history']!s:<12} {r['orig_pkts']:>6} {r['orig_bytes']:>9} "
-            f"{r['resp_pkts']:>6} {r['resp_bytes']:>9} {r['duration']:>10.6f}")
+    return (f"{orig:<46} {resp:<46} {r['proto']!s:<5} {r['service'] or '-'!s:<7} "
+            f"{r['conn_state']!s:<7} {r['history'] or '-'!s:<12} {r['orig_pkts']:>6} "
+            f"{r['orig_bytes']:>9} {r['resp_pkts']:>6} {r['resp_bytes']:>9} "
+            f"{r['duration']:>10.6f}")
