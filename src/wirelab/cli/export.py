@@ -1,0 +1,104 @@
+"""``wirelab export``: the flows of a capture or an interface, to NetFlow v5, IPFIX, Parquet."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+
+import click
+
+
+@click.command(
+    "export",
+    epilog="Example: wirelab export capture.pcap --ipfix 127.0.0.1:4739\n\n"
+    "Example: wirelab export capture.pcap --parquet flow-history/ && wirelab query "
+    "--top-talkers --dir flow-history/\n\n"
+    "Example, live: wirelab export -i eth0 --duration 60 --netflow 127.0.0.1:2055\n\n"
+    "The flows are wirelab's Zeek conn.log-style records (wirelab flows).  NetFlow v5 and "
+    "IPFIX carry one direction per record, so a flow becomes one record per direction that "
+    "carried packets; bytes are IP bytes; v5 is IPv4 only (IPv6 flows are counted as "
+    "skipped), IPFIX carries both.  Collectors: loopback, or a lab host from inside the lab "
+    "(wirelab lab exec ...) -- never an outside address.  --parquet writes hourly partitions "
+    "DIR/date=YYYY-MM-DD/hour=HH/*.parquet with Zeek's field names (docs/flow-history.md).  "
+    "Several destinations may be given at once.",
+)
+@click.argument("capture", required=False, type=click.Path(dir_okay=False, exists=True))
+@click.option("-i", "--interface", help="Capture live on this interface instead of a file.")
+@click.option("-f", "--filter", "bpf", metavar="BPF", help="Capture filter (live only).")
+@click.option("-c", "--count", type=click.IntRange(min=1), help="Stop after this many frames.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True),
+              help="Stop after this many seconds (file: of capture time).")
+@click.option("--netflow", metavar="HOST:PORT", help="Send NetFlow v5 to this collector.")
+@click.option("--ipfix", metavar="HOST:PORT", help="Send IPFIX (RFC 7011) to this collector.")
+@click.option("--parquet", metavar="DIR", type=click.Path(file_okay=False),
+              help="Append the flows to the Parquet history in DIR.")
+@click.option("--pps", type=click.FloatRange(min=0), default=2000.0, show_default=True,
+              help="Datagrams per second at most (0: no pacing).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def export(capture: str | None, interface: str | None, bpf: str | None, count: int | None,
+           duration: float | None, netflow: str | None, ipfix: str | None,
+           parquet: str | None, pps: float, as_json: bool) -> None:
+    """Export the flows of CAPTURE (or of -i IFACE, live) to a collector or Parquet files."""
+    from wirelab.monitor.export.sender import Sender, parse_collector
+    from wirelab.monitor.flows import FlowTable
+    from wirelab.monitor.run import run_source
+    from wirelab.monitor.source import open_source
+
+    if not (netflow or ipfix or parquet):
+        raise click.UsageError("give a destination: --netflow, --ipfix or --parquet")
+    if (capture is None) == (interface is None):
+        raise click.UsageError("give a CAPTURE file or -i IFACE (one of them)")
+    # Check every destination before any packet is read.
+    senders = [Sender(fmt, parse_collector(addr), pps)
+               for fmt, addr in (("netflow", netflow), ("ipfix", ipfix)) if addr]
+    writer = None
+    if parquet:
+        from wirelab.monitor.export.history import HistoryWriter
+        writer = HistoryWriter(parquet)
+    sinks: list[Callable[[Mapping[str, object]], None]] = [s.add for s in senders]
+    if writer is not None:
+        sinks.append(writer.add)
+    flows = 0
+
+    def emit(record: dict[str, object]) -> None:
+        nonlocal flows
+        flows += 1
+        for sink in sinks:
+            sink(record)
+
+    def warn(message: str) -> None:
+        click.echo(f"wirelab: warning: {message}", err=True)
+
+    try:
+        with open_source(capture, interface=interface, bpf=bpf, count=count,
+                         duration=duration, on_warning=warn) as source:
+            if source.live:
+                click.echo(f"wirelab: exporting the flows of {source.name} until "
+                           f"{'-c/--duration or ' if count or duration else ''}Ctrl-C",
+                           err=True)
+            table = FlowTable(emit)
+            run_source(source, [table])
+            table.flush()
+    finally:
+        for s in senders:
+            s.close()
+        if writer is not None:
+            writer.close()
+    summary: dict[str, object] = {"source": capture or interface, "flows": flows}
+    for s in senders:
+        summary[s.fmt] = {"collector": f"{s.collector[0]}:{s.collector[1]}",
+                          "records": s.sent_records, "datagrams": s.datagrams,
+                          "skipped_ipv6": s.skipped}
+    if writer is not None:
+        summary["parquet"] = {"dir": parquet, "rows": writer.rows,
+                              "files": [str(f) for f in writer.files]}
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"{flows} flows from {summary['source']}")
+    for s in senders:
+        extra = f", {s.skipped} IPv6 records skipped (v5 is IPv4 only)" if s.skipped else ""
+        click.echo(f"  {s.fmt}: {s.sent_records} records in {s.datagrams} datagrams to "
+                   f"{s.collector[0]}:{s.collector[1]}{extra}")
+    if writer is not None:
+        click.echo(f"  parquet: {writer.rows} rows in {len(writer.files)} files under {parquet}")

@@ -1,0 +1,217 @@
+"""IPFIX (RFC 7011): templates that describe the records, then records that follow them.
+
+A message (section 3.1) is a 16-byte header -- version 10, total length, export time
+(seconds), sequence number, observation domain id -- followed by sets.  A set (3.3.2) is a
+4-byte set header (set id, length) and records:
+
+- set id 2 is a *template set*: each template record (3.4.1) gives a template id (256 or
+  more), a field count and, per field, an information element id and a length.
+- a set id of 256 or more is a *data set*: records laid out by the template of that id.
+
+The information elements are IANA's registry (RFC 7012 section 4 and the registry itself);
+we use sourceIPv4Address 8 / sourceIPv6Address 27, destinationIPv4Address 12 /
+destinationIPv6Address 28, sourceTransportPort 7, destinationTransportPort 11,
+protocolIdentifier 4, tcpControlBits 6 (16 bits since RFC 7125), octetDeltaCount 1,
+packetDeltaCount 2 (64 bits each), flowStartMilliseconds 152 and flowEndMilliseconds 153
+(absolute epoch milliseconds, unlike NetFlow v5's uptimes).  ICMP flows carry type * 256 +
+code in destinationTransportPort, as NetFlow does, which nfdump decodes as ICMP.
+
+Over UDP a collector may start listening at any time and templates may be lost, so the
+exporter sends them again periodically (RFC 7011 section 8.4 and 10.3.6): here with the
+first message and then every ``template_every`` messages.  The sequence number is the count
+of *data records* sent before this message in this observation domain (section 3.1), not a
+message counter, so the collector can count lost records.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from wirelab.errors import DecodeError, EncodeError, TruncatedError
+from wirelab.monitor.export.records import UniFlow
+
+VERSION = 10
+TEMPLATE_SET = 2
+HEADER = struct.Struct("!HHIII")
+SET_HEADER = struct.Struct("!HH")
+MAX_MESSAGE = 1400
+"""Bytes per message: below a 1,500-byte MTU with IP and UDP headers, so no fragments."""
+
+TEMPLATE_V4, TEMPLATE_V6 = 256, 257
+# (information element id, length); the address pair first, then the common fields
+_COMMON = ((7, 2), (11, 2), (4, 1), (6, 2), (1, 8), (2, 8), (152, 8), (153, 8))
+TEMPLATES: dict[int, tuple[tuple[int, int], ...]] = {
+    TEMPLATE_V4: ((8, 4), (12, 4), *_COMMON),
+    TEMPLATE_V6: ((27, 16), (28, 16), *_COMMON),
+}
+_DATA = {TEMPLATE_V4: struct.Struct("!4s4sHHBHQQQQ"), TEMPLATE_V6: struct.Struct("!16s16sHHBHQQQQ")}
+assert all(_DATA[t].size == sum(n for _, n in TEMPLATES[t]) for t in TEMPLATES)
+
+
+def template_set() -> bytes:
+    """The template set that describes both data record layouts."""
+    body = b""
+    for tid, fields in TEMPLATES.items():
+        body += struct.pack("!HH", tid, len(fields))
+        body += b"".join(struct.pack("!HH", ie, size) for ie, size in fields)
+    return SET_HEADER.pack(TEMPLATE_SET, SET_HEADER.size + len(body)) + body
+
+
+class Exporter:
+    """Packs :class:`UniFlow` records into IPFIX messages (sans-IO: returns bytes).
+
+    Records are grouped in one data set per template and message, as many as fit in
+    :data:`MAX_MESSAGE` bytes.  The export time of a message is the latest end among its
+    records, so a replayed capture looks as if exported when its flows ended.
+    """
+
+    def __init__(self, domain: int = 0, template_every: int = 20) -> None:
+        self.domain = domain
+        self.template_every = template_every
+        self.sequence = 0
+        self.messages = 0
+
+    def messages_for(self, flows: Iterable[UniFlow]) -> Iterator[bytes]:
+        """Messages carrying ``flows``, in order, with templates where due."""
+        counts = {TEMPLATE_V4: 0, TEMPLATE_V6: 0}
+        batch: list[UniFlow] = []
+        for flow in flows:
+            tid = _tid(flow)
+            counts[tid] += 1
+            if batch and self._size(counts) > MAX_MESSAGE:
+                yield self.message(batch)
+                batch = []
+                counts = {TEMPLATE_V4: 0, TEMPLATE_V6: 0}
+                counts[tid] = 1
+            batch.append(flow)
+        if batch:
+            yield self.message(batch)
+
+    def _size(self, counts: dict[int, int]) -> int:
+        """Bytes of the next message with ``counts`` records per template."""
+        size = HEADER.size + (len(template_set()) if self._template_due() else 0)
+        return size + sum(SET_HEADER.size + n * _DATA[t].size for t, n in counts.items() if n)
+
+    def _template_due(self) -> bool:
+        return self.messages % self.template_every == 0
+
+    def message(self, flows: list[UniFlow]) -> bytes:
+        """One message: templates if due, then a data set per template used."""
+        sets = [template_set()] if self._template_due() else []
+        for tid in (TEMPLATE_V4, TEMPLATE_V6):
+            records = [_pack(tid, f) for f in flows if _tid(f) == tid]
+            if records:
+                body = b"".join(records)
+                sets.append(SET_HEADER.pack(tid, SET_HEADER.size + len(body)) + body)
+        body = b"".join(sets)
+        export_time = max(f.last_ms for f in flows) // 1000 if flows else 0
+        msg = HEADER.pack(VERSION, HEADER.size + len(body), export_time,
+                          self.sequence & 0xFFFFFFFF, self.domain) + body
+        self.sequence += len(flows)
+        self.messages += 1
+        return msg
+
+
+def _tid(flow: UniFlow) -> int:
+    return TEMPLATE_V6 if ":" in flow.src else TEMPLATE_V4
+
+
+def _pack(tid: int, f: UniFlow) -> bytes:
+    af = socket.AF_INET6 if tid == TEMPLATE_V6 else socket.AF_INET
+    try:
+        return _DATA[tid].pack(socket.inet_pton(af, f.src), socket.inet_pton(af, f.dst),
+                               f.sport, f.dport, f.proto, f.tcp_flags, f.octets, f.packets,
+                               f.first_ms, f.last_ms)
+    except (OSError, struct.error) as exc:
+        raise EncodeError(f"cannot encode flow {f.src} -> {f.dst}: {exc}") from None
+
+
+# --- a small collector-side decoder (tests, lessons) ---------------------------------------
+
+
+@dataclass
+class Message:
+    export_time: int
+    sequence: int
+    domain: int
+    flows: list[UniFlow] = field(default_factory=list)
+    templates: list[int] = field(default_factory=list)
+
+
+class Decoder:
+    """Decodes messages, remembering templates per observation domain (as a collector must).
+
+    Only the element ids this module exports are understood; a template with any other
+    element is remembered but its records are skipped, never misread.
+    """
+
+    def __init__(self) -> None:
+        self.templates: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}
+
+    def decode(self, data: bytes) -> Message:
+        if len(data) < HEADER.size:
+            raise TruncatedError("IPFIX", "header", 0, f"{len(data)} bytes")
+        version, length, export_time, seq, domain = HEADER.unpack_from(data)
+        if version != VERSION:
+            raise DecodeError("IPFIX", "version", 0, f"{version}, not 10")
+        if length > len(data) or length < HEADER.size:
+            raise TruncatedError("IPFIX", "length", 2, f"{length} > {len(data)} bytes")
+        msg = Message(export_time, seq, domain)
+        pos = HEADER.size
+        while pos + SET_HEADER.size <= length:
+            set_id, set_len = SET_HEADER.unpack_from(data, pos)
+            if set_len < SET_HEADER.size or pos + set_len > length:
+                raise DecodeError("IPFIX", "set length", pos + 2, str(set_len))
+            body = data[pos + SET_HEADER.size:pos + set_len]
+            if set_id == TEMPLATE_SET:
+                msg.templates += self._templates(domain, body, pos + SET_HEADER.size)
+            elif set_id >= 256:
+                msg.flows += self._records(domain, set_id, body)
+            pos += set_len
+        return msg
+
+    def _templates(self, domain: int, body: bytes, offset: int) -> list[int]:
+        ids, pos = [], 0
+        while pos + 4 <= len(body):
+            tid, count = struct.unpack_from("!HH", body, pos)
+            pos += 4
+            fields = []
+            for _ in range(count):
+                if pos + 4 > len(body):
+                    raise TruncatedError("IPFIX", "template field", offset + pos)
+                ie, size = struct.unpack_from("!HH", body, pos)
+                if ie & 0x8000:
+                    raise DecodeError("IPFIX", "enterprise element", offset + pos, str(ie))
+                fields.append((ie, size))
+                pos += 4
+            self.templates[(domain, tid)] = tuple(fields)
+            ids.append(tid)
+        return ids
+
+    def _records(self, domain: int, tid: int, body: bytes) -> list[UniFlow]:
+        fields = self.templates.get((domain, tid))
+        if fields is None:
+            return []  # data before its template: a collector must drop it (RFC 7011 8)
+        size = sum(n for _, n in fields)
+        flows = []
+        for start in range(0, len(body) - size + 1, size):
+            values: dict[int, int | str] = {}
+            pos = start
+            for ie, n in fields:
+                raw = body[pos:pos + n]
+                pos += n
+                if ie in (8, 12, 27, 28):
+                    values[ie] = socket.inet_ntop(socket.AF_INET6 if n == 16 else
+                                                  socket.AF_INET, raw)
+                else:
+                    values[ie] = int.from_bytes(raw, "big")
+            if not {1, 2, 4, 152, 153} <= values.keys():
+                continue
+            flows.append(UniFlow(
+                str(values.get(8, values.get(27))), str(values.get(12, values.get(28))),
+                int(values.get(7, 0)), int(values.get(11, 0)), int(values[4]), int(values[2]),
+                int(values[1]), int(values[152]), int(values[153]), int(values.get(6, 0))))
+        return flows
