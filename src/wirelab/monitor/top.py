@@ -1,0 +1,360 @@
+"""The model behind ``wirelab top``: traffic over sliding windows, kept apart from any display.
+
+Like iftop, rates are averages over several sliding windows (2, 10 and 40 seconds by default):
+a burst shows at once in the 2 s column and fades out of the 40 s one.  Like ntopng, the
+traffic is cut four ways -- hosts (top talkers), conversations (host pairs), server ports and
+protocols -- plus the flows themselves, where TCP shows two health signs:
+
+- the **initial RTT**: from the SYN to the ACK that completes the handshake (SYN -> SYN-ACK ->
+  ACK), what tshark calls ``tcp.analysis.initial_rtt``.  Seen from the client it is one
+  network round trip plus the server's answer time; from the server, the round trip to the
+  client; from a tap in between, both halves of the path.
+- **retransmissions**: a segment carrying data (or a SYN or FIN) that starts before the
+  highest sequence number already seen that way, except a keep-alive (one byte or none, one
+  below it): tshark's basic ``tcp.analysis.retransmission`` rule, without its
+  out-of-order/fast/spurious refinements (RFC 9293 section 3.4 for the sequence space,
+  compared modulo 2**32).
+
+Bytes are frame lengths on the wire (what tshark's conversation and endpoint tables add up).
+Time is the packets' own (capture) time, so a capture file replays exactly as it was live.
+
+Accounting is in buckets of ``bucket_s`` seconds (0.5 by default); a window of W seconds adds
+the buckets that overlap the last W seconds (so it may reach up to one bucket further back)
+and divides by W, or by the time elapsed since the first packet when that is shorter, so the
+first seconds are not understated.
+Memory: the buckets of the longest window, each holding counters for the keys active in it,
+cumulative totals for at most ``max_keys`` keys per table, and at most ``max_flows`` flows.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from wirelab.monitor.keys import FRAGMENT, IPV4, TCP, UDP, KeyReader, Keys
+
+NS = 1_000_000_000
+DEFAULT_WINDOWS = (2.0, 10.0, 40.0)
+"""iftop's three averaging periods."""
+MAX_KEYS = 65536
+MAX_FLOWS = 65536
+FLOW_IDLE_NS = 120 * NS
+"""A flow silent this long is forgotten (its bytes stay in the host/port/protocol totals)."""
+_SEQ = struct.Struct("!4xI").unpack_from
+_FLAGS = struct.Struct("!13xB").unpack_from
+_OFF = struct.Struct("!12xB").unpack_from
+_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+_PROTO_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp", 58: "icmpv6",
+                132: "sctp"}
+TABLES = ("hosts", "conversations", "ports", "protocols", "flows")
+
+
+@dataclass
+class _Dir:
+    """One direction of a TCP flow: the sequence space seen so far."""
+
+    next_seq: int | None = None  # highest seq + len (+1 for SYN/FIN) seen
+    retransmissions: int = 0
+
+
+@dataclass
+class FlowState:
+    """One flow (TCP/UDP 5-tuple, or a host pair for other protocols) as top follows it."""
+
+    proto: int
+    orig: tuple[bytes, int]
+    resp: tuple[bytes, int]
+    family: int
+    first_ns: int
+    last_ns: int = 0
+    packets: int = 0
+    bytes: int = 0
+    syn_ns: int | None = None
+    synack_ns: int | None = None
+    rtt_ns: int | None = None
+    fwd: _Dir | None = None
+    rev: _Dir | None = None
+
+
+class _Bucket:
+    __slots__ = ("start", "hosts_tx", "hosts_rx", "conv", "ports", "protos", "flows",
+                 "packets", "bytes")
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.hosts_tx: Counter[bytes] = Counter()
+        self.hosts_rx: Counter[bytes] = Counter()
+        self.conv: Counter[tuple[bytes, bytes]] = Counter()  # directional (src, dst)
+        self.ports: Counter[tuple[int, int]] = Counter()
+        self.protos: Counter[str] = Counter()
+        self.flows: Counter[tuple[object, ...]] = Counter()
+        self.packets = 0
+        self.bytes = 0
+
+
+class TopModel:
+    """Feed frames with :meth:`add_frame`; read the tables with :meth:`snapshot`."""
+
+    def __init__(self, windows: Iterable[float] = DEFAULT_WINDOWS, bucket_s: float = 0.5,
+                 max_keys: int = MAX_KEYS, max_flows: int = MAX_FLOWS) -> None:
+        self.windows = tuple(sorted(set(windows)))
+        if not self.windows or self.windows[0] <= 0:
+            raise ValueError("windows must be positive numbers of seconds")
+        self.bucket_ns = int(bucket_s * NS)
+        self.max_keys = max_keys
+        self.max_flows = max_flows
+        self._span = int(self.windows[-1] * NS)
+        self._buckets: OrderedDict[int, _Bucket] = OrderedDict()
+        self.flows: OrderedDict[tuple[object, ...], FlowState] = OrderedDict()
+        self._reader = KeyReader()
+        self.first_ns: int | None = None
+        self.last_ns = 0
+        self.packets = 0
+        self.bytes = 0
+        self.untracked = 0  # frames whose key did not fit in a full cumulative table
+        self.totals: dict[str, Counter[object]] = {
+            "hosts_tx": Counter(), "hosts_rx": Counter(), "conv": Counter(),
+            "ports": Counter(), "protos": Counter(), "protos_pkts": Counter()}
+
+    # --- input ---------------------------------------------------------------------------
+
+    def add_frame(self, ts_ns: int, linktype: int, data: bytes | memoryview,
+                  length: int) -> None:
+        """Count one frame (``length`` on the wire) captured at ``ts_ns``."""
+        link, keys = self._reader.read_frame(data, linktype)
+        if self.first_ns is None:
+            self.first_ns = ts_ns
+        self.last_ns = max(self.last_ns, ts_ns)
+        self.packets += 1
+        self.bytes += length
+        bucket = self._bucket(ts_ns)
+        bucket.packets += 1
+        bucket.bytes += length
+        if keys is None:
+            name = link[-1] if link else "other"
+            self._count_proto(bucket, name if name in ("arp", "ipv6", "ip") else "other",
+                              length)
+            return
+        self._count_proto(bucket, _proto_name(keys), length)
+        self._count(bucket.hosts_tx, "hosts_tx", keys.src, length)
+        self._count(bucket.hosts_rx, "hosts_rx", keys.dst, length)
+        self._count(bucket.conv, "conv", (keys.src, keys.dst), length)
+        flow = self._flow(keys, ts_ns, data)
+        flow.packets += 1
+        flow.bytes += length
+        key = _flow_key(keys)
+        bucket.flows[key] += length
+        if flow.proto in (TCP, UDP):
+            self._count(bucket.ports, "ports", (flow.proto, flow.resp[1]), length)
+
+    def _count_proto(self, bucket: _Bucket, name: str, length: int) -> None:
+        bucket.protos[name] += length
+        self.totals["protos"][name] += length
+        self.totals["protos_pkts"][name] += 1
+
+    def _count(self, window: Counter[object], total: str, key: object, length: int) -> None:
+        window[key] += length  # type: ignore[index]
+        table = self.totals[total]
+        if key in table or len(table) < self.max_keys:
+            table[key] += length
+        else:
+            self.untracked += 1
+
+    def _bucket(self, ts_ns: int) -> _Bucket:
+        start = ts_ns - ts_ns % self.bucket_ns
+        bucket = self._buckets.get(start)
+        if bucket is None:
+            bucket = self._buckets[start] = _Bucket(start)
+            if len(self._buckets) > 1 and start < next(reversed(self._buckets)):
+                # a frame older than the newest bucket (clock step, merged captures)
+                self._buckets = OrderedDict(sorted(self._buckets.items()))
+            newest = next(reversed(self._buckets))
+            while self._buckets and next(iter(self._buckets)) <= newest - self._span:
+                self._buckets.popitem(last=False)
+        return bucket
+
+    def _flow(self, keys: Keys, ts_ns: int, data: bytes | memoryview) -> FlowState:
+        key = _flow_key(keys)
+        flow = self.flows.pop(key, None)
+        flags = _FLAGS(data, keys.l4)[0] if keys.proto == TCP and keys.l4 >= 0 else 0
+        if flow is not None and ts_ns - flow.last_ns > FLOW_IDLE_NS:
+            flow = None
+        if flow is None:
+            if len(self.flows) >= self.max_flows:
+                self.flows.popitem(last=False)
+            src, dst = (keys.src, keys.sport), (keys.dst, keys.dport)
+            synack = flags & (_SYN | _ACK) == _SYN | _ACK
+            syn = flags & (_SYN | _ACK) == _SYN
+            if synack or not syn and keys.proto in (TCP, UDP) and keys.sport < 1024 <= keys.dport:
+                src, dst = dst, src  # a SYN-ACK's sender, or a well-known port, is the server
+            flow = FlowState(keys.proto or keys.payload, src, dst, keys.family, ts_ns)
+        self.flows[key] = flow
+        flow.last_ns = ts_ns
+        if keys.proto == TCP and keys.l4 >= 0:
+            _tcp(flow, keys, data, flags, ts_ns)
+        return flow
+
+    # --- output ----------------------------------------------------------------------------
+
+    def snapshot(self, sort: str | None = None, limit: int = 10,
+                 now_ns: int | None = None) -> dict[str, object]:
+        """The tables at ``now_ns`` (default: the newest packet's time), ``limit`` rows each,
+        sorted by ``sort``: a window's name (``"2s"``) or ``"total"`` (default: the middle
+        window, iftop's 10 s)."""
+        now = self.last_ns if now_ns is None else now_ns
+        names = [window_name(w) for w in self.windows]
+        sort = sort or names[len(names) // 2]
+        if sort not in names + ["total"]:
+            raise ValueError(f"sort by one of {', '.join(names)}, total")
+        sums = {name: self._window_sums(now, w) for name, w in zip(names, self.windows,
+                                                                     strict=True)}
+        elapsed = (now - self.first_ns) / NS if self.first_ns is not None else 0.0
+        per_s = {name: 1 / min(w, max(elapsed, self.bucket_ns / NS))
+                 for name, w in zip(names, self.windows, strict=True)}
+
+        def rates(table: str, key: object) -> dict[str, float]:
+            return {n: sums[n][table].get(key, 0) * per_s[n] for n in names}  # type: ignore[call-overload]
+
+        def rows(table: str, keys: Iterable[object], make: object) -> list[dict[str, object]]:
+            out = [make(k) for k in keys]  # type: ignore[operator]
+            out.sort(key=lambda r: r["total_bytes"] if sort == "total" else r["rate"][sort],
+                     reverse=True)
+            return out[:limit]
+
+        t = self.totals
+        hosts = set(t["hosts_tx"]) | set(t["hosts_rx"]) | set(sums[names[-1]]["hosts"])
+
+        def host_row(h: bytes) -> dict[str, object]:
+            return {"host": _addr(h), "tx_bytes": t["hosts_tx"][h], "rx_bytes": t["hosts_rx"][h],
+                    "total_bytes": t["hosts_tx"][h] + t["hosts_rx"][h],
+                    "rate": rates("hosts", h)}
+
+        pairs = {tuple(sorted(k)) for k in t["conv"]}  # type: ignore[arg-type]
+
+        def conv_row(p: tuple[bytes, bytes]) -> dict[str, object]:
+            a, b = p
+            return {"a": _addr(a), "b": _addr(b), "a_to_b_bytes": t["conv"][(a, b)],
+                    "b_to_a_bytes": t["conv"][(b, a)],
+                    "total_bytes": t["conv"][(a, b)] + (t["conv"][(b, a)] if a != b else 0),
+                    "rate": rates("conv", p)}
+
+        def port_row(k: tuple[int, int]) -> dict[str, object]:
+            return {"port": f"{k[1]}/{_PROTO_NAMES[k[0]]}", "total_bytes": t["ports"][k],
+                    "rate": rates("ports", k)}
+
+        def proto_row(name: str) -> dict[str, object]:
+            return {"protocol": name, "total_bytes": t["protos"][name],
+                    "packets": t["protos_pkts"][name], "rate": rates("protos", name)}
+
+        return {
+            "time": now / NS, "elapsed": elapsed, "windows": names, "sort": sort,
+            "packets": self.packets, "bytes": self.bytes,
+            "rate": {n: sums[n]["bytes"] * per_s[n] for n in names},
+            "hosts": rows("hosts", hosts, host_row),
+            "conversations": rows("conv", pairs, conv_row),
+            "ports": rows("ports", t["ports"], port_row),
+            "protocols": rows("protos", t["protos"], proto_row),
+            "flows": rows("flows", self.flows,
+                          lambda k: self._flow_row(k, lambda key: rates("flows", key))),
+        }
+
+    def _window_sums(self, now: int, window: float) -> dict[str, object]:
+        """Counters summed over the buckets that started within ``window`` of ``now``."""
+        since = now - int(window * NS)
+        hosts: Counter[bytes] = Counter()
+        conv: Counter[tuple[bytes, bytes]] = Counter()
+        ports: Counter[tuple[int, int]] = Counter()
+        protos: Counter[str] = Counter()
+        flows: Counter[tuple[object, ...]] = Counter()
+        total = 0
+        for start, b in self._buckets.items():
+            if start + self.bucket_ns <= since or start > now:
+                continue
+            hosts.update(b.hosts_tx)
+            hosts.update(b.hosts_rx)
+            for (src, dst), n in b.conv.items():
+                conv[(src, dst) if src <= dst else (dst, src)] += n
+            ports.update(b.ports)
+            protos.update(b.protos)
+            flows.update(b.flows)
+            total += b.bytes
+        return {"hosts": hosts, "conv": conv, "ports": ports, "protos": protos,
+                "flows": flows, "bytes": total}
+
+    def _flow_row(self, key: tuple[object, ...], rates: object) -> dict[str, object]:
+        f = self.flows[key]
+        name = _PROTO_NAMES.get(f.proto, str(f.proto))
+        ports = f.proto in (TCP, UDP)
+        row: dict[str, object] = {
+            "proto": name,
+            "orig": _endpoint(f.orig, ports), "resp": _endpoint(f.resp, ports),
+            "packets": f.packets, "total_bytes": f.bytes, "rate": rates(key),  # type: ignore[operator]
+            "rtt_ms": f.rtt_ns / 1e6 if f.rtt_ns is not None else None,
+            "retransmissions": None,
+        }
+        if f.proto == TCP and f.fwd is not None:
+            row["retransmissions"] = f.fwd.retransmissions + (f.rev.retransmissions
+                                                              if f.rev else 0)
+        return row
+
+
+def window_name(seconds: float) -> str:
+    return f"{seconds:g}s"
+
+
+def _proto_name(keys: Keys) -> str:
+    if keys.payload == FRAGMENT:
+        return "ip fragment" if keys.family == IPV4 else "ipv6 fragment"
+    return _PROTO_NAMES.get(keys.payload, f"ip proto {keys.payload}")
+
+
+def _flow_key(keys: Keys) -> tuple[object, ...]:
+    a, b = (keys.src, keys.sport), (keys.dst, keys.dport)
+    return (keys.proto or keys.payload, *((a, b) if a <= b else (b, a)))
+
+
+def _addr(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+
+
+def _endpoint(end: tuple[bytes, int], ports: bool) -> str:
+    host = _addr(end[0])
+    if not ports:
+        return host
+    return f"[{host}]:{end[1]}" if ":" in host else f"{host}:{end[1]}"
+
+
+def _tcp(flow: FlowState, keys: Keys, data: bytes | memoryview, flags: int, ts_ns: int) -> None:
+    """Handshake timing and retransmissions of one TCP segment (see the module doc)."""
+    forward = (keys.src, keys.sport) == flow.orig
+    if flags & _SYN and not flags & _ACK and flow.syn_ns is None:
+        flow.syn_ns = ts_ns
+    elif flags & _SYN and flags & _ACK and flow.synack_ns is None and flow.syn_ns is not None:
+        flow.synack_ns = ts_ns
+    elif flags & _ACK and not flags & _SYN and forward and flow.synack_ns is not None \
+            and flow.rtt_ns is None and flow.syn_ns is not None:
+        flow.rtt_ns = ts_ns - flow.syn_ns
+    side = flow.fwd if forward else flow.rev
+    if side is None:
+        side = _Dir()
+        if forward:
+            flow.fwd = side
+        else:
+            flow.rev = side
+    seq = _SEQ(data, keys.l4)[0]
+    length = max(keys.l4_end - keys.l4 - (_OFF(data, keys.l4)[0] >> 4) * 4, 0)
+    length += (1 if flags & _SYN else 0) + (1 if flags & _FIN else 0)
+    end = (seq + length) & 0xFFFFFFFF
+    if side.next_seq is None:
+        side.next_seq = end
+        return
+    behind = (side.next_seq - seq) & 0xFFFFFFFF
+    if length and 0 < behind < 1 << 31 and flags & _RST == 0:
+        keepalive = length <= 1 and behind == 1 and not flags & (_SYN | _FIN)
+        if not keepalive:
+            side.retransmissions += 1
+    if ((end - side.next_seq) & 0xFFFFFFFF) < 1 << 31:
+        side.next_seq = end
