@@ -42,17 +42,26 @@ def lab() -> None:
     """
 
 
-@lab.command(epilog="Example: wirelab lab up --topology star:5 --name five")
+@lab.command(epilog="Example: wirelab lab up recon --name scan   (or: --topology star:5)")
+@click.argument("spec", metavar="[TOPOLOGY]", required=False)
 @click.option("--topology", "-t", default="default", show_default=True,
-              help="default, line:N, star:N, or a TOML topology file.")
+              help="default, recon, path, ecmp, line:N, star:N, or a TOML topology file.")
 @name_option
 @click.option("--no-services", is_flag=True, help="Do not start the HTTP, DNS and TCP "
               "services.")
 @click.option("--json", "as_json", is_flag=True, help="Print the lab's status as JSON.")
-def up(topology: str, name: str, no_services: bool, as_json: bool) -> None:
-    """Bring a lab up (a stale lab of the same name is removed first)."""
+def up(spec: str | None, topology: str, name: str, no_services: bool, as_json: bool) -> None:
+    """Bring a lab up (a stale lab of the same name is removed first).
+
+    TOPOLOGY (or --topology): a shipped scenario (`wirelab lab topology NAME` shows one),
+    line:N, star:N, or a TOML file.
+    """
     from wirelab.lab.lab import Lab
 
+    if spec is not None:
+        if topology != "default" and topology != spec:
+            raise click.UsageError("give the topology once, as TOPOLOGY or --topology")
+        topology = spec
     started = time.perf_counter()
     built = Lab(topology, name, services=not no_services)
     built.up()
@@ -254,3 +263,69 @@ def topology(spec: str, as_json: bool) -> None:
         click.echo(json.dumps(topo.to_dict(), indent=2))
     else:
         click.echo(topo.describe())
+
+
+@lab.command(epilog="Example: wirelab lab sysctl server net.ipv4.icmp_ratelimit=0")
+@name_option
+@click.argument("host")
+@click.argument("settings", nargs=-1, metavar="[KEY[=VALUE]]...")
+@click.option("--json", "as_json", is_flag=True, help="Print the values as JSON.")
+def sysctl(name: str, host: str, settings: tuple[str, ...], as_json: bool) -> None:
+    """Show or set kernel settings of one lab HOST (its network namespace only).
+
+    KEY=VALUE sets, KEY shows; with neither, shows the settings the topology gave HOST and
+    those set since the lab came up.  Only per-namespace net.* settings exist in a host, so
+    this can never change the machine's own.
+    """
+    from wirelab.lab.lab import Lab
+    from wirelab.lab.status import sysctl_keys
+    from wirelab.lab.sysctl import check_key, parse_assignment
+
+    built = Lab.attach(name)
+    target = built.host(host)
+    assigned = dict(parse_assignment(s) for s in settings if "=" in s)
+    shown = [check_key(s, "sysctl") for s in settings if "=" not in s]
+    values = dict(target.sysctl(assigned)) if assigned else {}
+    if shown or not assigned:
+        assert built.state is not None
+        keys = shown or sysctl_keys(built.state, built.plan, host)
+        values.update(target.sysctl(keys=keys) if keys else {})
+    _print_sysctls(host, values, as_json)
+
+
+def _print_sysctls(host: str, values: dict[str, str | None], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"host": host, "sysctl": values}, indent=2))
+        return
+    if not values:
+        click.echo(f"{host}: no settings given by the topology or since up (name one: "
+                   f"wirelab lab sysctl {host} net.ipv4.icmp_ratelimit)")
+    for key, value in values.items():
+        click.echo(f"{host}: {key} = {'(no such setting)' if value is None else value}")
+
+
+@lab.command("icmp-ratelimit", epilog="Example: wirelab lab icmp-ratelimit server off")
+@name_option
+@click.argument("host")
+@click.argument("switch", required=False, type=click.Choice(["on", "off"]))
+@click.option("--json", "as_json", is_flag=True, help="Print the values as JSON.")
+def icmp_ratelimit(name: str, host: str, switch: str | None, as_json: bool) -> None:
+    """Lift (off) or restore (on) Linux's ICMP error rate limit in HOST; or show it.
+
+    Linux sends a peer at most one destination-unreachable or time-exceeded a second after a
+    burst of six (net.ipv4.icmp_ratelimit), which makes UDP scans slow and traceroutes print
+    `*`.  off: icmp_ratelimit=0 and icmp_ratemask=0 (no type limited, not by the all-peers
+    budget either); on: the kernel's defaults.  HOST's namespace only.
+    """
+    from wirelab.lab.lab import Lab
+    from wirelab.lab.sysctl import RATELIMIT_KEYS
+
+    target = Lab.attach(name).host(host)
+    if switch is None:
+        values = target.sysctl(keys=list(RATELIMIT_KEYS))
+    else:
+        target.icmp_ratelimit(switch == "on")
+        values = target.sysctl(keys=list(RATELIMIT_KEYS))
+        if not as_json:
+            click.echo(f"{host}: ICMP rate limit {switch}")
+    _print_sysctls(host, values, as_json)

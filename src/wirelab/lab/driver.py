@@ -27,6 +27,7 @@ from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-unty
 
 from wirelab.errors import LabError
 from wirelab.lab import nsops
+from wirelab.lab import sysctl as sysctl_mod
 from wirelab.lab.nlbatch import Batch
 from wirelab.lab.plan import Plan
 from wirelab.lab.shaping import Shaping
@@ -59,16 +60,22 @@ def _sysctls(plan: Plan, host: str | None) -> dict[str, str]:
     return settings
 
 
-def _new_namespace(path: str, settings: dict[str, str]) -> socket.socket:
-    """Create the namespace; set its sysctls and open its netlink socket while inside."""
+def _new_namespace(path: str, settings: dict[str, str], own: dict[str, str] | None = None,
+                   host: str = "") -> tuple[socket.socket, dict[str, str]]:
+    """Create the namespace; set its sysctls and open its netlink socket while inside.
 
-    def inside() -> socket.socket:
+    ``own``: the topology's settings for this host; those that do not exist yet (an
+    interface's, ``net.ipv4.conf.eth0.*``) are returned, to be set once the interfaces are.
+    """
+
+    def inside() -> tuple[socket.socket, dict[str, str]]:
         nsops.write_sysctls(settings, optional=(".ipv6.",))
-        return nsops.new_netlink_socket()
+        later = sysctl_mod.write_present(own or {}, host)
+        return nsops.new_netlink_socket(), later
 
-    sock = nsops.create_netns(path, inside)
-    assert sock is not None
-    return sock
+    made = nsops.create_netns(path, inside)
+    assert made is not None
+    return made
 
 
 def build(plan: Plan, paths: dict[str, str], switch: str) -> list[str]:
@@ -77,10 +84,12 @@ def build(plan: Plan, paths: dict[str, str], switch: str) -> list[str]:
     Returns the ``host:ifname`` keys whose delay/loss needs the userspace shaper (no netem).
     """
     socks: dict[str | None, socket.socket] = {}
+    later: dict[str, dict[str, str]] = {}
     try:
-        socks[None] = _new_namespace(switch, _sysctls(plan, None))
+        socks[None], _ = _new_namespace(switch, _sysctls(plan, None))
         for host in plan.hosts:
-            socks[host] = _new_namespace(paths[host], _sysctls(plan, host))
+            socks[host], later[host] = _new_namespace(paths[host], _sysctls(plan, host),
+                                                      plan.sysctls[host], host)
         fds = {h: os.open(paths[h], os.O_RDONLY | os.O_CLOEXEC) for h in plan.hosts}
         try:
             _switch(Batch(socks[None], "switch"), plan, fds)
@@ -90,6 +99,9 @@ def build(plan: Plan, paths: dict[str, str], switch: str) -> list[str]:
                 os.close(fd)
         for host in plan.hosts:
             _configure_host(Batch(socks[host], f"host {host}"), plan, host)
+        for host, settings in later.items():
+            if settings:  # raises LabError naming the host and the key
+                sysctl_mod.write_in(paths[host], host, settings)
     finally:
         for sock in socks.values():
             sock.close()
@@ -161,7 +173,7 @@ def _configure_host(batch: Batch, plan: Plan, host: str) -> None:
     names = {iface.name: 2 + p for p, iface in enumerate(plan.interfaces[host])}
     for route in plan.routes[host]:
         batch.route(str(route.dst.network_address), route.dst.prefixlen, str(route.via),
-                    names[route.dev])
+                    names[route.dev], [(str(via), names[dev]) for via, dev in route.more])
     batch.commit()
 
 
@@ -283,6 +295,13 @@ def read_routes(netns_path: str) -> list[str]:
             dst = route.get_attr("RTA_DST")
             text = f"{dst}/{route['dst_len']}" if dst else "default"
             gateway = route.get_attr("RTA_GATEWAY")
+            multipath = route.get_attr("RTA_MULTIPATH")
+            if multipath:  # as `ip route` prints an ECMP route
+                for hop in multipath:
+                    text += (f" nexthop via {hop.get_attr('RTA_GATEWAY')} dev "
+                             f"{names.get(hop['oif'], '?')}")
+                lines.append(text)
+                continue
             if gateway:
                 text += f" via {gateway}"
             text += f" dev {names.get(route.get_attr('RTA_OIF'), '?')}"

@@ -167,6 +167,28 @@ class Host:
             result.check_returncode()
         return result
 
+    def sysctl(self, settings: dict[str, object] | None = None,
+               keys: Sequence[str] = ()) -> dict[str, str | None]:
+        """Set ``settings`` in this host's namespace (recorded), or read ``keys``.
+
+        ``host.sysctl({"net.ipv4.icmp_ratelimit": 0})`` changes this host only, never the
+        machine; the values are returned as the kernel has them afterwards.
+        """
+        from wirelab.lab import status, sysctl
+
+        if settings:
+            clean = {sysctl.check_key(k, "sysctl"): sysctl.normalise(v, k)
+                     for k, v in settings.items()}
+            return status.set_sysctls(self.lab, self.name, clean)
+        return status.get_sysctls(self.lab, self.name,
+                                  [sysctl.check_key(k, "sysctl") for k in keys])
+
+    def icmp_ratelimit(self, on: bool) -> dict[str, str | None]:
+        """Lift (False) or restore (True) the kernel's ICMP error rate limits in this host."""
+        from wirelab.lab.sysctl import RATELIMIT_OFF, RATELIMIT_ON
+
+        return self.sysctl(dict(RATELIMIT_ON if on else RATELIMIT_OFF))
+
     def call(self, func: Callable[..., T], *args: Any, timeout: float | None = 60.0) -> T:
         """Run a Python function inside the host (in a forked child); return its result.
 

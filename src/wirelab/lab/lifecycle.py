@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from wirelab.errors import LabError
-from wirelab.lab import enter, nsops, privilege
+from wirelab.lab import enter, firewall, nsops, privilege
 from wirelab.lab.plan import Interface, Plan
 from wirelab.lab.shaping import Shaping
 from wirelab.lab.state import (
@@ -134,6 +134,7 @@ def up(name: str, topology: Topology, plan: Plan, services: bool, messages: list
                         state.shaper[key] = "nfqueue" if key in userspace else "netem"
             for host in sorted({key.split(":")[0] for key in userspace}):
                 restart_shaper(ldir, state, plan, host, children)
+            firewall.apply(state, plan)  # before the services listen: no unfiltered moment
             if services:
                 _start_services(ldir, state, plan, children)
             state.status = "up"

@@ -75,15 +75,30 @@ class Batch:
                         ["IFA_BROADCAST", broadcast]]
         self._add(msg, RTM_NEWADDR, f"address {address}/{prefixlen}")
 
-    def route(self, dst: str, dst_len: int, gateway: str, oif: int) -> None:
+    def route(self, dst: str, dst_len: int, gateway: str, oif: int,
+              more: list[tuple[str, int]] | None = None) -> None:
+        """A route via ``gateway`` on ``oif``; with ``more`` next hops, one multipath route.
+
+        A multipath route carries RTA_MULTIPATH: one ``rtnexthop`` (flags, hops = weight-1,
+        ifindex) with its own RTA_GATEWAY per next hop, as ``ip route add ... nexthop via A
+        nexthop via B`` sends (rtnetlink(7)).
+        """
         msg = rtmsg()
         msg["family"] = socket.AF_INET
         msg["dst_len"] = dst_len
         msg["table"] = RT_TABLE_MAIN
         msg["proto"] = RTPROT_STATIC
         msg["type"] = RTN_UNICAST
-        msg["attrs"] = [["RTA_DST", dst], ["RTA_GATEWAY", gateway], ["RTA_OIF", oif]]
-        self._add(msg, RTM_NEWROUTE, f"route {dst}/{dst_len} via {gateway}")
+        if more:
+            hops = [(gateway, oif), *more]
+            msg["attrs"] = [["RTA_DST", dst], ["RTA_MULTIPATH", [
+                {"flags": 0, "hops": 0, "oif": index, "attrs": [["RTA_GATEWAY", via]]}
+                for via, index in hops]]]
+            what = " ".join(f"nexthop via {via}" for via, _ in hops)
+        else:
+            msg["attrs"] = [["RTA_DST", dst], ["RTA_GATEWAY", gateway], ["RTA_OIF", oif]]
+            what = f"via {gateway}"
+        self._add(msg, RTM_NEWROUTE, f"route {dst}/{dst_len} {what}")
 
     def commit(self) -> None:
         """Send everything (in chunks of whole messages), then wait for every ACK."""

@@ -7,6 +7,14 @@ each host's ``/etc/hosts`` and ``/etc/resolv.conf``.
 Routes are only ever to lab subnets: there is no default route, so the kernel answers
 "Network is unreachable" (ENETUNREACH) for any address outside the lab without sending a
 single packet (RFC 1812 section 5.2.4.3: no route, no forwarding).
+
+With ``ecmp = true`` a subnet reachable over several shortest paths gets one multipath route
+(RFC 2992's equal-cost multipath: ``ip route add NET nexthop via A nexthop via B``), and the
+host that branches hashes each flow's addresses *and ports* to pick the next hop
+(:data:`wirelab.lab.sysctl.MULTIPATH_L4`, added to that host's sysctls).  Packets of one flow always
+take one path; packets whose ports differ, like classic traceroute's probes (each to the next
+UDP port), spread over all of them: the "false diamond" that Paris traceroute avoids by
+keeping the ports constant (Augustin et al., IMC 2006).
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from wirelab.errors import LabError
+from wirelab.lab import firewall
 from wirelab.lab.shaping import Shaping
+from wirelab.lab.sysctl import MULTIPATH_L4
 from wirelab.lab.topology import DOMAIN, LAB_POOL, SERVICES, LinkSpec, Topology
 
 IFNAMSIZ = 15
@@ -38,9 +48,23 @@ class Interface:
 
 @dataclass(frozen=True)
 class Route:
+    """A route to ``dst``: via ``via`` out of ``dev``, and the ``more`` next hops of ECMP."""
+
     dst: ipaddress.IPv4Network
     via: ipaddress.IPv4Address
     dev: str
+    more: tuple[tuple[ipaddress.IPv4Address, str], ...] = ()
+
+    @property
+    def hops(self) -> list[tuple[ipaddress.IPv4Address, str]]:
+        """Every next hop: ``(via, dev)``, one for a plain route, two or more for ECMP."""
+        return [(self.via, self.dev), *self.more]
+
+    def __str__(self) -> str:
+        """As ``ip route`` prints it."""
+        if not self.more:
+            return f"{self.dst} via {self.via} dev {self.dev}"
+        return f"{self.dst} " + " ".join(f"nexthop via {v} dev {d}" for v, d in self.hops)
 
 
 @dataclass
@@ -50,6 +74,7 @@ class Plan:
     interfaces: dict[str, list[Interface]]
     routes: dict[str, list[Route]] = field(default_factory=dict)
     forwarding: dict[str, bool] = field(default_factory=dict)
+    sysctls: dict[str, dict[str, str]] = field(default_factory=dict)  # host -> key -> value
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -150,7 +175,11 @@ class Plan:
                 shaped = "" if iface.shaping.empty else f" ({iface.shaping.describe()})"
                 out.append(f"    {iface.name} {iface.address} -> {where}{shaped}")
             for route in self.routes[host]:
-                out.append(f"    route {route.dst} via {route.via} dev {route.dev}")
+                out.append(f"    route {route}")
+            for key, value in self.sysctls[host].items():
+                out.append(f"    sysctl {key} = {value}")
+            for rule in spec.firewall:
+                out.append(f"    firewall {firewall.parse(rule, host)}")
         return "\n".join(out)
 
 
@@ -189,8 +218,13 @@ def plan_topology(topo: Topology) -> Plan:
     for host, spec in topo.hosts.items():
         plan.forwarding[host] = spec.forward if spec.forward is not None else \
             len(interfaces[host]) > 1
-    for host in topo.hosts:
+    for host, spec in topo.hosts.items():
         plan.routes[host] = _routes_for(plan, host)
+        plan.sysctls[host] = dict(spec.sysctl)
+        if any(r.more for r in plan.routes[host]):
+            # Hash on the ports too, or all flows between two hosts take one path.
+            for key, value in MULTIPATH_L4.items():
+                plan.sysctls[host].setdefault(key, value)
     return plan
 
 
@@ -288,16 +322,30 @@ def _port_name(host: str, ifname: str, taken: set[str]) -> str:
     return name
 
 
+Hop = tuple[ipaddress.IPv4Address, str]
+
+
 def _routes_for(plan: Plan, host: str) -> list[Route]:
     """Static routes from ``host`` to every lab subnet it is not on (breadth-first search).
 
     Networks are nodes; a forwarding host on two networks is an edge.  The first hop toward a
     network is the forwarder's address on one of ``host``'s own networks.  Routes that share
-    a first hop are collapsed into the fewest prefixes covering exactly those subnets.
+    their first hops are collapsed into the fewest prefixes covering exactly those subnets.
     """
+    first_hops = (_ecmp_first_hops if plan.topology.ecmp else _first_hops)(plan, host)
+    by_hops: dict[tuple[Hop, ...], list[ipaddress.IPv4Network]] = {}
+    for net, hops in first_hops.items():
+        by_hops.setdefault(hops, []).append(plan.subnets[net])
+    routes = [Route(dst, hops[0][0], hops[0][1], hops[1:]) for hops, nets in by_hops.items()
+              for dst in _collapse(nets)]
+    return sorted(routes, key=lambda r: (r.dst.network_address, r.dst.prefixlen))
+
+
+def _first_hops(plan: Plan, host: str) -> dict[str, tuple[Hop, ...]]:
+    """Network -> the one first hop of the first shortest path found."""
     own = {i.network: i for i in plan.interfaces[host]}
     members = _members(plan)
-    first_hop: dict[str, tuple[ipaddress.IPv4Address, str]] = {}
+    first_hop: dict[str, tuple[Hop, ...]] = {}
     queue = deque(own)
     seen = set(own)
     while queue:
@@ -305,18 +353,40 @@ def _routes_for(plan: Plan, host: str) -> list[Route]:
         for via in members[net]:
             if via.host == host or not plan.forwarding[via.host]:
                 continue
-            hop = (via.address.ip, own[net].name) if net in own else first_hop[net]
+            hop = ((via.address.ip, own[net].name),) if net in own else first_hop[net]
             for onward in plan.interfaces[via.host]:
                 if onward.network not in seen:
                     seen.add(onward.network)
                     first_hop[onward.network] = hop
                     queue.append(onward.network)
-    by_hop: dict[tuple[ipaddress.IPv4Address, str], list[ipaddress.IPv4Network]] = {}
-    for net, hop in first_hop.items():
-        by_hop.setdefault(hop, []).append(plan.subnets[net])
-    routes = [Route(dst, via, dev) for (via, dev), nets in by_hop.items()
-              for dst in _collapse(nets)]
-    return sorted(routes, key=lambda r: (r.dst.network_address, r.dst.prefixlen))
+    return first_hop
+
+
+def _ecmp_first_hops(plan: Plan, host: str) -> dict[str, tuple[Hop, ...]]:
+    """Network -> the first hops of *every* shortest path (BFS level by level).
+
+    A network first met at distance d+1 collects the first hops of all the networks at
+    distance d that lead to it, so two routers side by side both count.
+    """
+    own = {i.network: i for i in plan.interfaces[host]}
+    members = _members(plan)
+    hops: dict[str, set[Hop]] = {}
+    level = set(own)
+    seen = set(own)
+    while level:
+        reached: dict[str, set[Hop]] = {}
+        for net in sorted(level):
+            for via in members[net]:
+                if via.host == host or not plan.forwarding[via.host]:
+                    continue
+                mine = {(via.address.ip, own[net].name)} if net in own else hops[net]
+                for onward in plan.interfaces[via.host]:
+                    if onward.network not in seen:
+                        reached.setdefault(onward.network, set()).update(mine)
+        hops.update(reached)
+        seen.update(reached)
+        level = set(reached)
+    return {net: tuple(sorted(found)) for net, found in hops.items()}
 
 
 def _members(plan: Plan) -> dict[str, list[Interface]]:

@@ -119,6 +119,7 @@ class LabState:
     services: list[ProcRecord] = field(default_factory=list)
     shaping: dict[str, dict[str, float | int]] = field(default_factory=dict)  # "host:if" -> ..
     shaper: dict[str, str] = field(default_factory=dict)  # "host:if" -> "netem" or "nfqueue"
+    sysctl: dict[str, dict[str, str]] = field(default_factory=dict)  # set since up: host -> ..
     services_enabled: bool = True
 
     def to_json(self) -> str:

@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from wirelab.errors import LabError
-from wirelab.lab import lifecycle
+from wirelab.lab import firewall, lifecycle
 from wirelab.lab.plan import Interface, Plan
 from wirelab.lab.shaping import Shaping
 from wirelab.lab.state import SWITCH, LabDir, LabState
@@ -44,11 +44,46 @@ def apply_shaping(lab: Lab, ends: list[Interface], shaping: Shaping) -> None:
         lab.state = state
 
 
-def _read_all(paths: dict[str, str]) -> dict[str, dict[str, Any]]:
+def _read_all(paths: dict[str, str],
+              keys: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
     from wirelab.lab import driver
+    from wirelab.lab.sysctl import read_in
 
-    return {host: {"interfaces": driver.read_host(path), "routes": driver.read_routes(path)}
+    keys = keys or {}
+    return {host: {"interfaces": driver.read_host(path), "routes": driver.read_routes(path),
+                   "sysctl": read_in(path, keys[host]) if keys.get(host) else {}}
             for host, path in paths.items()}
+
+
+def sysctl_keys(state: LabState, plan: Plan, host: str) -> list[str]:
+    """The settings worth showing for ``host``: the topology's, and any set since ``up``."""
+    return list(dict.fromkeys([*plan.sysctls[host], *state.sysctl.get(host, {})]))
+
+
+def set_sysctls(lab: Lab, host: str, settings: dict[str, str]) -> dict[str, str | None]:
+    """Change ``host``'s own sysctls on the running lab, record them, return them read back."""
+    from wirelab.lab.sysctl import write_in
+
+    ldir = LabDir(lab.name)
+    with ldir.locked():
+        state = lab.refresh()
+        if host not in state.netns or host == SWITCH:
+            raise LabError(f"no host {host!r} in lab {lab.name}")
+        now = lifecycle.privileged(state, write_in, state.netns[host], host, settings)
+        state.sysctl.setdefault(host, {}).update(settings)
+        ldir.save(state)
+        lab.state = state
+    return now
+
+
+def get_sysctls(lab: Lab, host: str, keys: list[str]) -> dict[str, str | None]:
+    """``host``'s current values of ``keys`` (None: no such setting in a namespace)."""
+    from wirelab.lab.sysctl import read_in
+
+    state = lab.refresh()
+    if host not in state.netns or host == SWITCH:
+        raise LabError(f"no host {host!r} in lab {lab.name}")
+    return lifecycle.privileged(state, read_in, state.netns[host], keys)
 
 
 def _where(iface: Interface) -> str:
@@ -76,12 +111,14 @@ def _interface_entry(state: LabState, iface: Interface,
 def _host_entry(state: LabState, plan: Plan, host: str,
                 kernel: dict[str, Any]) -> dict[str, Any]:
     live_ifaces = {i["name"]: i for i in kernel.get("interfaces", [])}
-    planned_routes = [f"{r.dst} via {r.via} dev {r.dev}" for r in plan.routes[host]]
+    planned_routes = [str(r) for r in plan.routes[host]]
     return {
         "interfaces": [_interface_entry(state, i, live_ifaces.get(i.name))
                        for i in plan.interfaces[host]],
         "routes": kernel.get("routes", planned_routes),
         "forwarding": plan.forwarding[host],
+        "sysctl": kernel.get("sysctl") or {**plan.sysctls[host], **state.sysctl.get(host, {})},
+        "firewall": [str(firewall.parse(r, host)) for r in plan.topology.hosts[host].firewall],
         "netns": state.netns[host],
         "services": [{"service": s.role, "ports": s.ports, "pid": s.pid, "alive": s.alive()}
                      for s in state.services if s.host == host],
@@ -106,8 +143,9 @@ def lab_status(state: LabState, plan: Plan, live: bool = True) -> dict[str, Any]
     problem = None
     if live:
         paths = {h: p for h, p in state.netns.items() if h != SWITCH}
+        keys = {h: sysctl_keys(state, plan, h) for h in paths}
         try:
-            kernel = lifecycle.privileged(state, _read_all, paths)
+            kernel = lifecycle.privileged(state, _read_all, paths, keys)
         except LabError as exc:  # e.g. the keeper was killed: say so, show the record
             problem = str(exc)
     return {
@@ -148,6 +186,10 @@ def format_status(doc: dict[str, Any]) -> str:
                          f"{state}{shaped}")
         for route in info["routes"]:
             lines.append(f"    route {route}")
+        for key, value in info.get("sysctl", {}).items():
+            lines.append(f"    sysctl {key} = {value}")
+        for rule in info.get("firewall", []):
+            lines.append(f"    firewall {rule}")
         for svc in info["services"]:
             alive = "up" if svc["alive"] else "DEAD"
             ports = ",".join(map(str, svc["ports"]))

@@ -9,6 +9,13 @@ segment or two hosts back to back.  Addresses come from the benchmarking range 1
 (RFC 2544 section C.2.2, reserved by RFC 6890), which is never routed on the Internet, so a lab
 address can never be confused with a real one.
 
+At the top level, ``ecmp = true`` asks for equal-cost multipath: where a host has several
+shortest paths to a subnet, its route gets one next hop per path (``nexthop via A nexthop
+via B``) and the host hashes flows over them by addresses and ports
+(``net.ipv4.fib_multipath_hash_policy = 3``, fields 0x0037).  Without it, one path is chosen
+(the first found), as before.  Firewall rules: :mod:`wirelab.lab.firewall`; sysctls:
+:mod:`wirelab.lab.sysctl`; the shipped scenarios: ``docs/topologies.md``.
+
 Sources of a topology (:func:`load`): ``default`` and any other name shipped in
 ``wirelab/lab/topologies/*.toml``, the generators ``line:N`` and ``star:N``, or a TOML file::
 
@@ -16,6 +23,8 @@ Sources of a topology (:func:`load`): ``default`` and any other name shipped in
     [hosts.a]                            # host names: a-z first, then a-z 0-9 -
     [hosts.b]
     services = ["http", "dns", "listen"] # ports 80+8080, 53, 22+443; dns on one host only
+    firewall = ["-p tcp --dport 81 -j DROP"]       # iptables rules, INPUT unless -A CHAIN
+    sysctl = { "net.ipv4.icmp_ratelimit" = 0 }     # this host's namespace only
     [hosts.r]
     forward = true                       # default: forward iff two or more interfaces
     [segments.lan]                       # a switch (bridge)
@@ -45,6 +54,8 @@ from pathlib import Path
 from typing import Any
 
 from wirelab.errors import LabError
+from wirelab.lab import firewall
+from wirelab.lab import sysctl as sysctl_mod
 from wirelab.lab.shaping import Shaping
 
 LAB_POOL = ipaddress.IPv4Network("198.18.0.0/15")
@@ -61,11 +72,17 @@ _SHAPING_KEYS = ("delay", "jitter", "loss", "rate", "reorder")
 
 @dataclass
 class HostSpec:
-    """A host: one network namespace.  ``forward`` None = forward iff it has >= 2 interfaces."""
+    """A host: one network namespace.  ``forward`` None = forward iff it has >= 2 interfaces.
+
+    ``firewall``: iptables rule strings (:mod:`wirelab.lab.firewall`); ``sysctl``: settings of
+    this host's namespace, values as written to /proc/sys (:mod:`wirelab.lab.sysctl`).
+    """
 
     name: str
     services: tuple[str, ...] = ()
     forward: bool | None = None
+    firewall: tuple[str, ...] = ()
+    sysctl: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,12 +114,18 @@ class Topology:
     links: list[LinkSpec] = field(default_factory=list)
     description: str = ""
     ipv6: bool = False  # off by default: no router solicitations or MLD noise in captures
+    ecmp: bool = False  # several shortest paths: one multipath route, not the first path
 
     # -- building ---------------------------------------------------------------------------
 
     def add_host(self, name: str, services: tuple[str, ...] = (),
-                 forward: bool | None = None) -> Topology:
-        self.hosts[name] = HostSpec(name, tuple(services), forward)
+                 forward: bool | None = None, *, firewall: tuple[str, ...] = (),
+                 sysctl: dict[str, object] | None = None) -> Topology:
+        where = f"hosts.{name}"
+        self.hosts[name] = HostSpec(name, tuple(services), forward, tuple(firewall),
+                                    {sysctl_mod.check_key(str(k), where):
+                                     sysctl_mod.normalise(v, f"{where}.sysctl.{k}")
+                                     for k, v in (sysctl or {}).items()})
         return self
 
     def add_segment(self, name: str, subnet: str | None = None) -> Topology:
@@ -176,6 +199,8 @@ class Topology:
             out["description"] = self.description
         if self.ipv6:
             out["ipv6"] = True
+        if self.ecmp:
+            out["ecmp"] = True
         out["hosts"] = {}
         for host in self.hosts.values():
             entry: dict[str, Any] = {}
@@ -183,6 +208,10 @@ class Topology:
                 entry["services"] = list(host.services)
             if host.forward is not None:
                 entry["forward"] = host.forward
+            if host.firewall:
+                entry["firewall"] = list(host.firewall)
+            if host.sysctl:
+                entry["sysctl"] = dict(host.sysctl)
             out["hosts"][host.name] = entry
         out["segments"] = {s.name: ({"subnet": str(s.subnet)} if s.subnet else {})
                            for s in self.segments.values()}
@@ -192,19 +221,28 @@ class Topology:
     @classmethod
     def from_dict(cls, data: dict[str, Any], default_name: str = "topology") -> Topology:
         """Read the TOML structure; every mistake is a :class:`LabError` naming the key."""
-        known = {"name", "description", "ipv6", "hosts", "segments", "links"}
+        known = {"name", "description", "ipv6", "ecmp", "hosts", "segments", "links"}
         _no_unknown(data, known, "top level")
         topo = cls(name=str(data.get("name", default_name)),
                    description=str(data.get("description", "")),
-                   ipv6=bool(data.get("ipv6", False)))
+                   ipv6=bool(data.get("ipv6", False)), ecmp=bool(data.get("ecmp", False)))
         for name, entry in _table(data, "hosts").items():
-            _no_unknown(entry, {"services", "forward"}, f"hosts.{name}")
+            _no_unknown(entry, {"services", "forward", "firewall", "sysctl"}, f"hosts.{name}")
             services = entry.get("services", [])
             if not isinstance(services, list):
                 raise LabError(f"hosts.{name}.services: expected a list of names")
+            rules = entry.get("firewall", [])
+            if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+                raise LabError(f"hosts.{name}.firewall: expected a list of rule strings like "
+                               "\"-p tcp --dport 81 -j DROP\"")
+            settings = entry.get("sysctl", {})
+            if not isinstance(settings, dict):
+                raise LabError(f"hosts.{name}.sysctl: expected a table like "
+                               "{ \"net.ipv4.icmp_ratelimit\" = 0 }")
             forward = entry.get("forward")
             topo.add_host(name, tuple(str(s) for s in services),
-                          None if forward is None else bool(forward))
+                          None if forward is None else bool(forward), firewall=tuple(rules),
+                          sysctl=settings)
         for name, entry in _table(data, "segments").items():
             _no_unknown(entry, {"subnet"}, f"segments.{name}")
             topo.add_segment(name, entry.get("subnet"))
@@ -235,6 +273,11 @@ def _check_host(host: HostSpec) -> None:
         if service not in SERVICES:
             raise LabError(f"host {host.name}: unknown service {service!r} (have: "
                            f"{', '.join(SERVICES)})")
+    for rule in host.firewall:
+        firewall.parse(rule, f"hosts.{host.name}.firewall")
+    for key, value in host.sysctl.items():
+        sysctl_mod.check_key(key, f"hosts.{host.name}.sysctl")
+        sysctl_mod.normalise(value, f"hosts.{host.name}.sysctl.{key}")
 
 
 def _check_subnet(net: ipaddress.IPv4Network, where: str) -> None:
