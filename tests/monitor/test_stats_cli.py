@@ -68,3 +68,35 @@ def test_json_and_csv_together_is_a_usage_error(tmp_path: Path) -> None:
     samples.write_pcap(path, samples.curriculum_trace())
     result = CliRunner().invoke(stats, [str(path), "phs", "--json", "--csv"])
     assert result.exit_code == 2 and "choose one" in result.output
+
+
+def test_usage_errors_name_the_problem(tmp_path: Path) -> None:
+    path = tmp_path / "trace.pcap"
+    samples.write_pcap(path, samples.curriculum_trace())
+    for argv, words in ((["phs"], "no such file"), ([], "CAPTURE"),
+                        ([str(path)], "STATISTIC"), ([str(path), "top"], "STATISTIC 'top'"),
+                        ([str(path), "conv", "sctp"], "KIND 'sctp'"),
+                        ([str(path), "phs", "ip"], "phs takes no KIND"),
+                        ([str(path), "phs", "-f", "udp"], "live captures (-i) only"),
+                        (["-i", "lo", str(path)], "STATISTIC")):
+        result = CliRunner().invoke(stats, argv)
+        assert result.exit_code == 2, (argv, result.output)
+        assert words in result.output, (argv, result.output)
+
+
+def test_count_and_write_on_a_file(tmp_path: Path) -> None:
+    """-c N counts the first N frames; -w writes exactly those (nanosecond pcap)."""
+    path, out = tmp_path / "mixed.pcap", tmp_path / "first.pcap"
+    samples.write_pcap(path, samples.mixed_frames(500, seed=9))
+    result = CliRunner().invoke(stats, [str(path), "io", "-c", "120", "-w", str(out),
+                                        "--interval", "100", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["io"]
+    from wirelab.wire.capture import open_capture
+    with open_capture(str(path)) as packets:
+        first = [(p.ts_ns, p.data, p.orig_len) for p in packets][:120]
+    with open_capture(str(out)) as packets:
+        written = [(p.ts_ns, p.data, p.orig_len) for p in packets]
+    assert written == first
+    assert rows == [{"start": 0.0, "end": rows[0]["end"], "frames": 120,
+                     "bytes": sum(n for _, _, n in first)}]

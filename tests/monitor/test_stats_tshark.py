@@ -44,9 +44,15 @@ def ours(capture: Path, statistic: str) -> dict[str, list[dict[str, object]]]:
     return data
 
 
-def assert_conv_equal(capture: Path) -> int:
-    """Every conversation of every kind equals tshark's; returns how many were compared."""
-    mine = ours(capture, "conv")
+def assert_conv_equal(capture: Path, mine: dict[str, list[dict[str, object]]] | None = None,
+                      time_slack: float = 0.0) -> int:
+    """Every conversation of every kind equals tshark's; returns how many were compared.
+
+    ``mine``: our JSON (default: ``wirelab stats CAPTURE conv`` on the same file).
+    ``time_slack``: seconds our times may differ from the file's (a live capture stamps in
+    nanoseconds, tcpdump's pcap keeps microseconds); 0 demands tshark's printed figures.
+    """
+    mine = mine if mine is not None else ours(capture, "conv")
     compared = 0
     for kind in KINDS:
         theirs = parse_conv(tshark_tables(str(capture), [f"conv,{kind}"]))
@@ -59,14 +65,19 @@ def assert_conv_equal(capture: Path) -> int:
             for name in ("bytes_ab", "bytes_ba", "bytes"):
                 assert size_text(int(o[name])) == t[name], (kind, name, t, o)  # type: ignore[call-overload]
             # tshark prints the start with 9 decimals and the duration with 4
-            assert abs(float(o["rel_start"]) - float(t["rel_start"])) <= 1e-9, (kind, t, o)
-            assert f"{float(o['duration']):.4f}" == t["duration_text"], (kind, t, o)
+            start, duration = float(o["rel_start"]), float(o["duration"])  # type: ignore[arg-type]
+            assert abs(start - float(t["rel_start"])) <= 1e-9 + time_slack, (kind, t, o)
+            if time_slack:
+                assert abs(duration - float(t["duration"])) <= 0.00005 + time_slack, (t, o)
+            else:
+                assert f"{duration:.4f}" == t["duration_text"], (kind, t, o)
             compared += 1
     return compared
 
 
-def assert_endpoints_equal(capture: Path) -> int:
-    mine = ours(capture, "endpoints")
+def assert_endpoints_equal(capture: Path,
+                           mine: dict[str, list[dict[str, object]]] | None = None) -> int:
+    mine = mine if mine is not None else ours(capture, "endpoints")
     compared = 0
     for kind in KINDS:
         ports = kind in ("tcp", "udp")
@@ -79,7 +90,8 @@ def assert_endpoints_equal(capture: Path) -> int:
     return compared
 
 
-def assert_phs_equal(capture: Path) -> int:
+def assert_phs_equal(capture: Path, mine_json: dict[str, list[dict[str, object]]] | None = None
+                     ) -> int:
     """Our hierarchy equals tshark's cut below the transport layer, nodes in the same order.
 
     The cut is the documented limit of ``wirelab stats phs``: tshark's nodes under tcp/udp/
@@ -87,18 +99,22 @@ def assert_phs_equal(capture: Path) -> int:
     """
     theirs = cut_below(parse_phs(tshark_tables(str(capture), ["io,phs"])), LEAVES)
     mine = {tuple(str(r["path"]).split("/")): (r["frames"], r["bytes"])
-            for r in ours(capture, "phs")["phs"]}
+            for r in (mine_json or ours(capture, "phs"))["phs"]}
     assert mine == theirs
     assert list(mine) == list(theirs)
     return len(mine)
 
 
-def assert_io_equal(capture: Path, interval: str) -> int:
+def assert_io_equal(capture: Path, interval: str,
+                    mine_json: dict[str, list[dict[str, object]]] | None = None) -> int:
     """Frames and bytes of every interval equal tshark's -z io,stat; returns the count."""
     theirs = parse_io(tshark_tables(str(capture), [f"io,stat,{interval}"]))
-    result = CliRunner().invoke(stats, [str(capture), "io", "--interval", interval, "--json"])
-    assert result.exit_code == 0, result.output
-    mine = json.loads(result.output)["io"]
+    if mine_json is None:
+        result = CliRunner().invoke(stats, [str(capture), "io", "--interval", interval,
+                                            "--json"])
+        assert result.exit_code == 0, result.output
+        mine_json = json.loads(result.output)
+    mine: list[dict[str, float]] = mine_json["io"]  # type: ignore[assignment]
     assert [(r["frames"], r["bytes"]) for r in mine] == [(f, b) for _, f, b in theirs]
     # tshark prints starts rounded to the interval's decimals
     for r, (start, _, _) in zip(mine, theirs, strict=True):

@@ -12,7 +12,7 @@ from typing import Protocol
 from wirelab.monitor.io import IoStat
 from wirelab.monitor.keys import KeyReader, Keys
 from wirelab.monitor.phs import Hierarchy
-from wirelab.monitor.source import Source, open_source
+from wirelab.monitor.source import Packet, Source, open_source
 
 
 class Accumulator(Protocol):
@@ -27,9 +27,11 @@ def run(path: str, tables: Sequence[Accumulator], hierarchy: Hierarchy | None = 
 
 
 def run_source(source: Source, tables: Sequence[Accumulator],
-               hierarchy: Hierarchy | None = None, io: IoStat | None = None) -> int:
+               hierarchy: Hierarchy | None = None, io: IoStat | None = None,
+               tee: Callable[[list[Packet]], None] | None = None) -> int:
     """Count every packet of ``source`` into ``tables`` (and ``hierarchy``, ``io``).
 
+    ``tee`` is given each batch of packets first (a :class:`~.source.Recorder` writing them).
     A table with a ``set_frame(data)`` method (:class:`wirelab.monitor.flows.FlowTable`) is
     told each frame's bytes before its ``add``.  Returns the first frame's time in
     nanoseconds, the origin of relative times (0 when there was no packet).
@@ -46,6 +48,8 @@ def run_source(source: Source, tables: Sequence[Accumulator],
             continue
         if origin is None:
             origin = batch[0][0]
+        if tee is not None:
+            tee(batch)
         for ts, linktype, data, length in batch:
             if io_add is not None:
                 io_add(ts, length)

@@ -34,6 +34,7 @@ from types import FrameType
 from typing import NamedTuple
 
 from wirelab.errors import PrivilegeError, WirelabError
+from wirelab.wire.pcap import PcapWriter
 
 NS = 1_000_000_000
 LINKTYPE_ETHERNET = 1
@@ -243,6 +244,34 @@ class LiveSource(Source):
         self._ring.close()
         self.kernel_packets = self._ring.kernel_packets
         self.kernel_drops = self._ring.kernel_drops
+
+
+class Recorder:
+    """Writes the packets a source handed out to a nanosecond pcap (``wirelab stats -w``).
+
+    The file's linktype is the first packet's; the pcap header is written with it, so the
+    file is created at the first packet (an empty capture writes a header for Ethernet).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._writer: PcapWriter | None = None
+
+    def write(self, batch: list[Packet]) -> None:
+        for ts, linktype, data, orig_len in batch:
+            writer = self._writer
+            if writer is None:
+                writer = self._writer = PcapWriter(self.path, linktype, nanosecond=True)
+            elif linktype != writer.linktype:
+                raise SourceError(f"{self.path}: a pcap holds one link type; frames of "
+                                  f"linktype {writer.linktype} and {linktype} (capture on one "
+                                  "interface, not 'any')")
+            writer.write(data, (ts // NS, ts % NS), orig_len)
+
+    def close(self) -> None:
+        if self._writer is None:
+            self._writer = PcapWriter(self.path, LINKTYPE_ETHERNET, nanosecond=True)
+        self._writer.close()
 
 
 @contextmanager
