@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from wirelab.monitor.export.sender import Sender
 
 
 @click.command(
@@ -20,7 +24,8 @@ import click
     "skipped), IPFIX carries both.  Collectors: loopback, or a lab host from inside the lab "
     "(wirelab lab exec ...) -- never an outside address.  --parquet writes hourly partitions "
     "DIR/date=YYYY-MM-DD/hour=HH/*.parquet with Zeek's field names (docs/flow-history.md).  "
-    "Several destinations may be given at once.",
+    "Several destinations may be given at once.  A record waits at most a second for its "
+    "datagram to fill.",
 )
 @click.argument("capture", required=False, type=click.Path(dir_okay=False, exists=True))
 @click.option("-i", "--interface", help="Capture live on this interface instead of a file.")
@@ -32,12 +37,16 @@ import click
 @click.option("--ipfix", metavar="HOST:PORT", help="Send IPFIX (RFC 7011) to this collector.")
 @click.option("--parquet", metavar="DIR", type=click.Path(file_okay=False),
               help="Append the flows to the Parquet history in DIR.")
+@click.option("--active-timeout", type=click.FloatRange(min=0.001), default=1800.0,
+              show_default=True,
+              help="Seconds after which a flow still active is exported and a new record "
+              "started (Cisco's NetFlow default is 30 minutes).")
 @click.option("--pps", type=click.FloatRange(min=0), default=2000.0, show_default=True,
               help="Datagrams per second at most (0: no pacing).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def export(capture: str | None, interface: str | None, bpf: str | None, count: int | None,
            duration: float | None, netflow: str | None, ipfix: str | None,
-           parquet: str | None, pps: float, as_json: bool) -> None:
+           parquet: str | None, active_timeout: float, pps: float, as_json: bool) -> None:
     """Export the flows of CAPTURE (or of -i IFACE, live) to a collector or Parquet files."""
     from wirelab.monitor.export.sender import Sender, parse_collector
     from wirelab.monitor.flows import FlowTable
@@ -76,8 +85,8 @@ def export(capture: str | None, interface: str | None, bpf: str | None, count: i
                 click.echo(f"wirelab: exporting the flows of {source.name} until "
                            f"{'-c/--duration or ' if count or duration else ''}Ctrl-C",
                            err=True)
-            table = FlowTable(emit)
-            run_source(source, [table])
+            table = FlowTable(emit, active_timeout_ns=int(active_timeout * 1e9))
+            run_source(source, [table, *(_Ticker(s) for s in senders)])
             table.flush()
     finally:
         for s in senders:
@@ -102,3 +111,13 @@ def export(capture: str | None, interface: str | None, bpf: str | None, count: i
                    f"{s.collector[0]}:{s.collector[1]}{extra}")
     if writer is not None:
         click.echo(f"  parquet: {writer.rows} rows in {len(writer.files)} files under {parquet}")
+
+
+class _Ticker:
+    """An accumulator that only gives a sender the chance to send records that waited."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.tick = sender.tick
+
+    def add(self, keys: object, ts_ns: int, length: int) -> None:
+        self.tick()

@@ -76,19 +76,29 @@ class Exporter:
 
     def messages_for(self, flows: Iterable[UniFlow]) -> Iterator[bytes]:
         """Messages carrying ``flows``, in order, with templates where due."""
+        yield from self.pack(list(flows), final=True)[0]
+
+    def pack(self, flows: list[UniFlow], final: bool) -> tuple[list[bytes], list[UniFlow]]:
+        """Full messages for ``flows`` and the flows left over for a later message.
+
+        A message is closed when the next record would not fit in :data:`MAX_MESSAGE`; with
+        ``final`` the last, partly filled message is made too and nothing is left over.
+        """
+        out: list[bytes] = []
         counts = {TEMPLATE_V4: 0, TEMPLATE_V6: 0}
-        batch: list[UniFlow] = []
-        for flow in flows:
+        start = 0
+        for i, flow in enumerate(flows):
             tid = _tid(flow)
             counts[tid] += 1
-            if batch and self._size(counts) > MAX_MESSAGE:
-                yield self.message(batch)
-                batch = []
+            if i > start and self._size(counts) > MAX_MESSAGE:
+                out.append(self.message(flows[start:i]))
+                start = i
                 counts = {TEMPLATE_V4: 0, TEMPLATE_V6: 0}
                 counts[tid] = 1
-            batch.append(flow)
-        if batch:
-            yield self.message(batch)
+        if final and start < len(flows):
+            out.append(self.message(flows[start:]))
+            start = len(flows)
+        return out, flows[start:]
 
     def _size(self, counts: dict[int, int]) -> int:
         """Bytes of the next message with ``counts`` records per template."""

@@ -53,37 +53,57 @@ def parse_collector(text: str, env: Mapping[str, str] | None = None) -> tuple[st
 
 
 class Sender:
-    """Encodes records in one format and sends them to a checked collector address."""
+    """Encodes records in one format and sends them to a checked collector address.
 
-    def __init__(self, fmt: str, collector: tuple[str, int], pps: float = 2000.0) -> None:
+    Records wait until a datagram is full, or at most ``max_delay`` seconds (checked by
+    :meth:`tick`, which the export loop calls as packets arrive), then go out.
+    """
+
+    def __init__(self, fmt: str, collector: tuple[str, int], pps: float = 2000.0,
+                 max_delay: float = 1.0) -> None:
         self.fmt = fmt
         self.collector = collector
         self.interval = 1.0 / pps if pps > 0 else 0.0
+        self.max_delay = max_delay
         self.v5 = netflow5.Exporter() if fmt == "netflow" else None
         self.ipfix = ipfix.Exporter() if fmt == "ipfix" else None
         family = socket.AF_INET6 if ":" in collector[0] else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.pending: list[UniFlow] = []
         self.datagrams = 0
-        self.records = 0
+        self._since = 0.0
         self._next = 0.0
 
     def add(self, record: Mapping[str, object]) -> None:
-        """Queue a conn.log-style record; send when a datagram is full."""
-        self.pending += split(record)
-        if len(self.pending) >= 30:
-            self._send_pending(final=False)
-
-    def _send_pending(self, final: bool) -> None:
-        flows, self.pending = self.pending, []
+        """Queue a conn.log-style record's directions; send the datagrams that are full."""
+        flows = split(record)
         if self.v5 is not None:
-            full = len(flows) - len(flows) % netflow5.MAX_RECORDS
-            keep = [] if final else flows[full:]
-            out = list(self.v5.datagrams(flows if final else flows[:full]))
-            self.pending = keep
+            v4 = [f for f in flows if ":" not in f.src]
+            self.v5.skipped += len(flows) - len(v4)
+            flows = v4
+        if flows and not self.pending:
+            self._since = time.monotonic()
+        self.pending += flows
+        if len(self.pending) >= 2 * netflow5.MAX_RECORDS:
+            self._drain(final=False)
+
+    def tick(self) -> None:
+        """Send what has waited longer than ``max_delay``."""
+        if self.pending and time.monotonic() - self._since >= self.max_delay:
+            self._drain(final=True)
+
+    def _drain(self, final: bool) -> None:
+        flows = self.pending
+        if self.v5 is not None:
+            full = len(flows) if final else len(flows) - len(flows) % netflow5.MAX_RECORDS
+            out = list(self.v5.datagrams(flows[:full]))
+            rest = flows[full:]
         else:
             assert self.ipfix is not None
-            out = list(self.ipfix.messages_for(flows))
+            out, rest = self.ipfix.pack(flows, final)
+        self.pending = rest
+        if rest:
+            self._since = time.monotonic()
         for data in out:
             self._send(data)
 
@@ -103,7 +123,7 @@ class Sender:
         """Send what is queued and close the socket."""
         try:
             if self.pending:
-                self._send_pending(final=True)
+                self._drain(final=True)
         finally:
             self.sock.close()
 
