@@ -2,7 +2,9 @@
 whether the namespace's IP counters moved (they count every send attempt, routed or not).
 
 Prints one JSON object: the scans' exit codes and stderr, the counter deltas during the
-scans, and the deltas during a control send (proof that the counters see an attempt).
+scans, and the deltas during a control send (proof that the counters see an attempt); then
+the same for a scan let through by --i-own-this-network (it tries, and in this empty
+namespace nothing can leave).
 """
 
 from __future__ import annotations
@@ -42,7 +44,14 @@ def main() -> None:
             control.sendto(b"x", ("192.0.2.1", 9))  # no route here: counted, goes nowhere
         except OSError:
             pass
-    print(json.dumps({"runs": runs, "scans": scans, "control": delta(before, counters())}))
+    control = delta(before, counters())
+    before = counters()
+    done = subprocess.run([sys.executable, "-m", "wirelab", "scan", "192.0.2.1", "-p", "1-3",
+                           "--type", "connect", "--i-own-this-network", "--json"],
+                          capture_output=True, text=True, env=env, check=False)
+    owned = {"rc": done.returncode, "stderr": done.stderr, "stdout": done.stdout,
+             "counters": delta(before, counters())}
+    print(json.dumps({"runs": runs, "scans": scans, "control": control, "owned": owned}))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from wirelab.recon.scope import ScopeError, check_scope
+from wirelab.recon.scope import ScopeError, check_scope, in_scope, owned
 
 
 def test_loopback_allowed_anywhere() -> None:
@@ -29,6 +29,16 @@ def test_lab_address_needs_a_lab() -> None:
 def test_other_addresses_refused(address: str) -> None:
     with pytest.raises(ScopeError, match=f"refusing to scan {address}"):
         check_scope(address, env={"WIRELAB_LAB": "default"})
+
+
+def test_override_admits_only_the_named_address() -> None:
+    with owned("192.0.2.1"):
+        check_scope("192.0.2.1", env={})
+        assert not in_scope("192.0.2.1", env={})  # still outside: the CLI warns
+        with pytest.raises(ScopeError, match="refusing to scan 192.0.2.2"):
+            check_scope("192.0.2.2", env={})
+    with pytest.raises(ScopeError, match="--i-own-this-network if it is yours"):
+        check_scope("192.0.2.1", env={})  # the override ends with the block
 
 
 @pytest.mark.lab  # needs a network namespace: root, or unprivileged user namespaces
@@ -49,3 +59,14 @@ def test_refusal_sends_nothing_in_empty_netns() -> None:
     assert report["scans"] == {"OutRequests": 0, "OutNoRoutes": 0}
     # The control shows these counters do see a send attempt in this namespace.
     assert report["control"]["OutNoRoutes"] == 1
+
+    # --i-own-this-network: a warning, then the scan really tries (each connect() counted as
+    # a send with no route); in the empty namespace nothing can leave.
+    owned_run = report["owned"]
+    assert owned_run["rc"] == 0, owned_run["stderr"]
+    assert owned_run["stderr"].startswith("wirelab: warning: scanning 192.0.2.1, outside ")
+    result = json.loads(owned_run["stdout"])
+    assert [p["state"] for p in result["ports"]] == ["filtered"] * 3
+    assert {p["reason"] for p in result["ports"]} == {"net-unreach"}
+    assert owned_run["counters"]["OutNoRoutes"] >= 3
+    assert owned_run["counters"]["OutRequests"] == 0

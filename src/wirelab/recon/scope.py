@@ -5,8 +5,12 @@ not become a way to do it by accident.  The check runs on the resolved address b
 socket is opened, so a refused target never sees a packet.
 
 Inside a lab host the process has ``WIRELAB_LAB`` in its environment (``wirelab lab exec``
-and ``Host.run`` set it), and lab addresses come from 198.18.0.0/15 (RFC 2544).  There is no
-override flag yet.
+and ``Host.run`` set it), and lab addresses come from 198.18.0.0/15 (RFC 2544).
+
+The one way past the guard is explicit and narrow: :func:`owned` (the CLI's
+``--i-own-this-network``) admits exactly the addresses it names, for the duration of a
+``with`` block, and the CLI prints a warning when it is used.  It is not an environment
+variable, so it cannot leak into child processes or a later command.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from wirelab.errors import ExitCode, NetworkError, WirelabError
 
 LAB_NETWORK = ipaddress.IPv4Network("198.18.0.0/15")
+_OWNED: set[ipaddress.IPv4Address] = set()
 
 
 class ScopeError(WirelabError):
@@ -42,7 +49,7 @@ def resolve(target: str) -> str:
 def check_scope(address: str, env: dict[str, str] | None = None) -> None:
     """Raise :class:`ScopeError` unless ``address`` is loopback or a host of the running lab."""
     ip = ipaddress.IPv4Address(address)
-    if ip.is_loopback:
+    if ip.is_loopback or ip in _OWNED:
         return
     lab = (os.environ if env is None else env).get("WIRELAB_LAB")
     if lab and ip in LAB_NETWORK:
@@ -51,4 +58,27 @@ def check_scope(address: str, env: dict[str, str] | None = None) -> None:
         raise ScopeError(f"refusing to scan {address}: lab addresses are scanned from inside "
                          "a lab host (wirelab lab exec client -- wirelab scan ...)")
     raise ScopeError(f"refusing to scan {address}: only loopback and the hosts of a running "
-                     "lab may be scanned")
+                     "lab may be scanned (--i-own-this-network if it is yours)")
+
+
+def in_scope(address: str, env: dict[str, str] | None = None) -> bool:
+    """Would :func:`check_scope` let ``address`` through without an override?"""
+    try:
+        ip = ipaddress.IPv4Address(address)
+    except ValueError:
+        return False
+    if ip.is_loopback:
+        return True
+    lab = (os.environ if env is None else env).get("WIRELAB_LAB")
+    return bool(lab) and ip in LAB_NETWORK
+
+
+@contextmanager
+def owned(*addresses: str) -> Iterator[None]:
+    """Admit ``addresses`` (the user says they own them) to :func:`check_scope` in the block."""
+    added = {ipaddress.IPv4Address(a) for a in addresses} - _OWNED
+    _OWNED.update(added)
+    try:
+        yield
+    finally:
+        _OWNED.difference_update(added)

@@ -1,0 +1,107 @@
+"""``wirelab scan --verify`` in a lab: the truth read from the server itself (its sockets and
+iptables rules) scores the scan run from the client."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from wirelab.lab.lab import Host, Lab
+from wirelab.recon.result import PortResult, ScanResult
+from wirelab.recon.states import PortState, Reason
+from wirelab.recon.verify import Truth, VerifyError, _lab_runner, compare
+
+SERVER = "198.18.0.20"
+RULES = [
+    ["-p", "tcp", "--dport", "81", "-j", "DROP"],
+    ["-p", "tcp", "--dport", "82", "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"],
+    ["-p", "tcp", "--dport", "83", "-j", "REJECT", "--reject-with", "tcp-reset"],
+    ["-p", "tcp", "--dport", "84", "-j", "REJECT"],
+    ["-p", "tcp", "--dport", "85", "-j", "LOG"],
+]
+PORTS = "20-90,443,8080"
+
+
+def _run(host: Host, argv: list[str], ok: tuple[int, ...] = (0,)) -> str:
+    done = host.run(argv, timeout=120)
+    assert done.returncode in ok, f"{argv}: {done.stderr}"
+    return str(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def firewalled(shared_lab: Lab) -> Lab:
+    for rule in RULES:
+        _run(shared_lab.host("server"), ["iptables", "-w", "-A", "INPUT", *rule])
+    return shared_lab
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("scan_type", ["syn", "connect"])
+def test_verify_scores_a_correct_scan(firewalled: Lab, scan_type: str) -> None:
+    out = _run(firewalled.host("client"), [sys.executable, "-m", "wirelab", "scan", "server",
+                                           "-p", PORTS, "--type", scan_type, "--verify",
+                                           "--json"])
+    data = json.loads(out)
+    check = data["verify"]
+    assert check["host"] == "server" and check["rules"] == len(RULES)
+    assert check["total"] == 73 and check["disagreements"] == []
+    assert check["agreed"] == 73 and check["score"] == 1.0
+    assert {22, 53, 80, 443, 8080} <= set(check["listening"])
+    states = {p["port"]: p["state"] for p in data["ports"]}
+    # 84 (ICMP port unreachable): the SYN scan sees the ICMP, connect() sees ECONNREFUSED
+    port_84 = "filtered" if scan_type == "syn" else "closed"
+    assert [states[p] for p in (80, 81, 82, 83, 84, 85)] == [
+        "open", "filtered", "filtered", "closed", port_84, "closed"]
+
+
+@pytest.mark.lab
+def test_verify_text_output(firewalled: Lab) -> None:
+    out = _run(firewalled.host("client"), [sys.executable, "-m", "wirelab", "scan", "server",
+                                           "-p", "80-84", "--verify"])
+    lines = out.splitlines()
+    assert lines[-2].startswith("Verified against lab host server: ")
+    assert lines[-1] == "Agreed: 5/5 ports (100.0%)"
+
+
+@pytest.mark.lab
+def test_verify_catches_a_wrong_state(firewalled: Lab) -> None:
+    """The same truth against a result with one state wrong: scored down, port named."""
+    server = firewalled.host("server")
+    truth = Truth("server", _run(server, ["ss", "-Hltn"]), _run(server, ["iptables-save"]))
+    result = ScanResult("server", SERVER, "syn", [
+        PortResult(80, PortState.OPEN, Reason.SYN_ACK),
+        PortResult(81, PortState.CLOSED, Reason.RESET),  # wrong: DROP makes it filtered
+        PortResult(83, PortState.CLOSED, Reason.RESET)])
+    checked = compare(result, truth, "198.18.0.10")
+    assert (checked.agreed, checked.total) == (2, 3)
+    assert [(d.port, d.expected) for d in checked.disagreements] == [(81, ("filtered",))]
+
+
+@pytest.mark.lab
+def test_verify_reports_a_real_disagreement(firewalled: Lab) -> None:
+    """A firewall the verifier does not model: the server drops its own RSTs from port 9999
+    in OUTPUT.  The scan rightly sees filtered; the truth (INPUT rules, no listener) says
+    closed.  --verify must say so: exit status 1 and the port in the table."""
+    server, client = firewalled.host("server"), firewalled.host("client")
+    rule = ["OUTPUT", "-p", "tcp", "--sport", "9999", "--tcp-flags", "RST", "RST", "-j", "DROP"]
+    _run(server, ["iptables", "-w", "-A", *rule])
+    try:
+        out = _run(client, [sys.executable, "-m", "wirelab", "scan", "server", "-p",
+                            "9998-9999", "--verify"], ok=(1,))
+    finally:
+        _run(server, ["iptables", "-w", "-D", *rule])
+    lines = out.splitlines()
+    assert "Agreed: 1/2 ports (50.0%)" in lines
+    row = lines[lines.index("Agreed: 1/2 ports (50.0%)") + 2].split()
+    assert row[:3] == ["9999/tcp", "filtered", "closed"]
+
+
+@pytest.mark.lab
+def test_verify_errors(firewalled: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIRELAB_LAB", firewalled.name)
+    with pytest.raises(VerifyError, match=f"198.18.9.9 is not a host of lab {firewalled.name}"):
+        _lab_runner("198.18.9.9")
+    name, run = _lab_runner(SERVER)
+    assert name == "server" and "0.0.0.0:80" in run(["ss", "-Hltn"])
