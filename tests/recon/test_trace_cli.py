@@ -1,0 +1,64 @@
+"""The command line of wirelab trace: help, one-line errors, the scope guard, privilege."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from wirelab.cli.main import cli
+
+
+def wirelab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wirelab", "trace", *args],
+                          capture_output=True, text=True, check=False, timeout=60,
+                          env=env)
+
+
+def test_help_has_examples() -> None:
+    out = CliRunner().invoke(cli, ["trace", "--help"]).output
+    assert "wirelab lab exec client -- wirelab trace remote" in out
+    for option in ("--paris", "--report", "--json", "-q", "-m", "-w", "-n"):
+        assert option in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-w", "x"], "wirelab: -w: bad wait 'x'"),
+    (["-q", "0"], "wirelab: -q 0: 1..10 probes per hop"),
+    (["-m", "300"], "wirelab: -m 300: 1..255 hops"),
+    (["-I", "-T"], "wirelab: -I and -T together"),
+])
+def test_bad_usage_is_one_line(args: list[str], message: str) -> None:
+    done = wirelab("127.0.0.1", *args)
+    assert done.returncode == 2
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1
+
+
+def test_outside_the_lab_is_refused() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "WIRELAB_LAB"}
+    done = wirelab("192.0.2.1", env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("wirelab: refusing to trace 192.0.2.1: only loopback and the hosts "
+                           "of a running lab may be traced\n")
+    done = wirelab("198.18.0.20", env=env)
+    assert done.returncode == 2 and "from inside a lab host" in done.stderr
+
+
+def test_without_cap_net_raw_one_line() -> None:
+    """In a user namespace of our own we are "root" but hold no capability over the host's
+    network namespace: the raw sockets are refused, as for an ordinary user."""
+    argv = [sys.executable, "-m", "wirelab", "trace", "127.0.0.1"]
+    if os.geteuid() == 0:
+        unshare = shutil.which("unshare")
+        assert unshare is not None, "util-linux unshare is needed"
+        argv = [unshare, "-U", *argv]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+    if os.geteuid() == 0 and "unshare failed" in done.stderr:
+        pytest.skip(f"no user namespaces here: {done.stderr.strip()}")
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.startswith("wirelab: trace sends raw probes and needs CAP_NET_RAW")
+    assert done.stdout == ""  # not even the header: nothing was sent
