@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
+
+if TYPE_CHECKING:
+    from wirelab.monitor.flows import FlowTable
 
 
 @click.command(
     "flows",
     epilog="Example: wirelab flows capture.pcap --tsv > conn.log\n\n"
+    "Live: wirelab flows -i eth0 --duration 60 --json (records as flows end).\n\n"
     "One record per TCP, UDP or ICMP flow with the fields of Zeek's conn.log, in its order: "
     "ts, uid, id.orig_h/p, id.resp_h/p, proto, service (http, ssl, ssh, dns when the payload "
     "confirms it), duration, orig/resp payload bytes, conn_state (S0, S1, SF, REJ, S2, S3, "
@@ -28,7 +32,12 @@ import click
     "(S0, REJ, RSTOS0, a SYN-scanned open port's RSTO...).  Defaults are Zeek's scan.zeek "
     "thresholds: 15 ports, 25 hosts, 300 s.",
 )
-@click.argument("capture", type=click.Path(dir_okay=False, exists=True))
+@click.argument("capture", type=click.Path(dir_okay=False, exists=True), required=False)
+@click.option("-i", "--interface", help="Capture live on this interface (needs CAP_NET_RAW).")
+@click.option("-f", "--filter", "bpf", help="Live capture filter, tcpdump syntax.")
+@click.option("-c", "--count", type=click.IntRange(min=1), help="Stop after this many packets.")
+@click.option("--duration", type=click.FloatRange(min=0.001),
+              help="Stop after this many seconds (of capture time, for a file).")
 @click.option("--json", "fmt", flag_value="json", help="One JSON object per line.")
 @click.option("--tsv", "fmt", flag_value="tsv", help="Zeek's TSV log format.")
 @click.option("-w", "--write", "out", type=click.File("w", lazy=False), default="-",
@@ -44,18 +53,19 @@ import click
               help="--detect-scans: distinct ports of one host that make a vertical scan.")
 @click.option("--hosts", type=click.IntRange(min=2), default=25, show_default=True,
               help="--detect-scans: distinct hosts on one port that make a horizontal scan.")
-def flows(capture: str, fmt: str | None, out: TextIO, active_timeout: float,
+def flows(capture: str | None, interface: str | None, bpf: str | None, count: int | None,
+          duration: float | None, fmt: str | None, out: TextIO, active_timeout: float,
           detect_scans: bool, window: float, ports: int, hosts: int) -> None:
-    """List the TCP, UDP and ICMP flows of CAPTURE as Zeek conn.log records."""
+    """List the TCP, UDP and ICMP flows of CAPTURE (or of -i IFACE, live) as Zeek
+    conn.log records."""
     from wirelab.monitor.flows import FlowTable, json_record, tsv_header, tsv_row
-    from wirelab.monitor.run import run
 
-    def warn(message: str) -> None:
-        click.echo(f"wirelab: warning: {message}", err=True)
-
+    if (capture is None) == (interface is None):
+        raise click.UsageError("give a capture file or -i INTERFACE (one of them)")
+    source = _Source(capture, interface, bpf, count, duration)
     active_ns = int(active_timeout * 1e9)
     if detect_scans:
-        _detect(capture, fmt, out, active_ns, window, ports, hosts, warn)
+        _detect(source, fmt, out, active_ns, window, ports, hosts)
         return
 
     def emit(record: dict[str, object]) -> None:
@@ -69,22 +79,60 @@ def flows(capture: str, fmt: str | None, out: TextIO, active_timeout: float,
     if fmt != "json":
         click.echo(tsv_header() if fmt == "tsv" else _HEAD, file=out)
     table = FlowTable(emit, active_timeout_ns=active_ns)
-    run(capture, [table], on_warning=warn)
-    table.flush()
+    source.feed(table)
 
 
-def _detect(capture: str, fmt: str | None, out: TextIO, active_ns: int, window: float,
-            ports: int, hosts: int, warn: object) -> None:
+class _Source:
+    """Where the packets come from, and the loop that feeds a flow table with them."""
+
+    def __init__(self, capture: str | None, interface: str | None, bpf: str | None,
+                 count: int | None, duration: float | None) -> None:
+        self.capture, self.interface, self.bpf = capture, interface, bpf
+        self.count, self.duration = count, duration
+
+    def feed(self, table: FlowTable) -> None:
+        """Every packet into ``table``, then the flows still live.  Live, flows idle past
+        their timeout are ended on the wall clock while the wire is quiet."""
+        import time
+
+        from wirelab.monitor.keys import KeyReader
+        from wirelab.monitor.source import open_source
+
+        def warn(message: str) -> None:
+            click.echo(f"wirelab: warning: {message}", err=True)
+
+        read = KeyReader().read
+        with open_source(self.capture, interface=self.interface, bpf=self.bpf,
+                         count=self.count, duration=self.duration, on_warning=warn) as src:
+            if src.live:
+                until = " and ".join(x for x in (
+                    f"{self.count} packets" if self.count else "",
+                    f"{self.duration:g} s" if self.duration else "") if x)
+                click.echo(f"wirelab: capturing on {src.name} until {until or 'Ctrl-C'}",
+                           err=True)
+            for batch in src.batches(1.0):
+                if not batch:
+                    table.expire(time.time_ns())
+                for ts, linktype, data, length in batch:
+                    keys = read(data, linktype)
+                    if keys is not None:
+                        table.set_frame(data)
+                        table.add(keys, ts, length)
+        table.flush()
+        if src.live:
+            click.echo(f"wirelab: {src.count} packets seen; the kernel dropped "
+                       f"{src.kernel_drops}", err=True)
+
+
+def _detect(source: _Source, fmt: str | None, out: TextIO, active_ns: int, window: float,
+            ports: int, hosts: int) -> None:
     from wirelab.monitor.flows import FlowTable
-    from wirelab.monitor.run import run
     from wirelab.monitor.scans import ScanDetector, render
 
     if fmt == "tsv":
         raise click.UsageError("--detect-scans prints a table or --json, not --tsv")
     detector = ScanDetector(window, ports, hosts)
-    table = FlowTable(detector.add, active_timeout_ns=active_ns)
-    run(capture, [table], on_warning=warn)  # type: ignore[arg-type]
-    table.flush()
+    source.feed(FlowTable(detector.add, active_timeout_ns=active_ns))
     found = detector.report()
     if fmt == "json":
         click.echo(json.dumps({"window": window, "ports": ports, "hosts": hosts,

@@ -270,6 +270,11 @@ class FlowTable:
             src, dst, answer = (keys.src, kind), (keys.dst, code), False
         return src, dst, answer, max(end - pos - 8, 0), pos + 8
 
+    def expire(self, now_ns: int) -> None:
+        """End the flows idle past their timeout at ``now_ns`` (a live capture calls this
+        when the wire is quiet, so records do not wait for the next packet)."""
+        self._sweep(now_ns)
+
     def _sweep(self, now: int) -> None:
         """End every flow idle past its timeout (least recently active first)."""
         for pair in list(self.flows):

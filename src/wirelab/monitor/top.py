@@ -121,6 +121,11 @@ class TopModel:
 
     # --- input ---------------------------------------------------------------------------
 
+    def start(self, now_ns: int) -> None:
+        """Say when watching began (a live capture), so the first rates divide by the time
+        watched, not by the time since the first packet."""
+        self.first_ns = now_ns
+
     def add_frame(self, ts_ns: int, linktype: int, data: bytes | memoryview,
                   length: int) -> None:
         """Count one frame (``length`` on the wire) captured at ``ts_ns``."""
@@ -142,6 +147,8 @@ class TopModel:
         self._count(bucket.hosts_tx, "hosts_tx", keys.src, length)
         self._count(bucket.hosts_rx, "hosts_rx", keys.dst, length)
         self._count(bucket.conv, "conv", (keys.src, keys.dst), length)
+        if keys.payload == FRAGMENT:
+            return  # no flow until the datagram is complete (its ports are in the first)
         flow = self._flow(keys, ts_ns, data)
         flow.packets += 1
         flow.bytes += length
