@@ -18,7 +18,8 @@ from wirelab.wire.pcap import PcapReader
 
 from .helpers import run_cli
 
-COMMANDS = ["up", "down", "status", "exec", "shell", "capture", "link", "topology"]
+COMMANDS = ["up", "down", "status", "exec", "shell", "capture", "link", "topology", "sysctl",
+            "icmp-ratelimit"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
