@@ -1,0 +1,80 @@
+"""Per-flow load balancing: the ``ecmp`` lab's r1 splits traffic to ``far`` over two equal
+routers (r2a 198.18.11.2, r2b 198.18.12.2), hashing addresses, protocol and ports
+(fib_multipath_hash_policy 3, see the lab-scenarios notes).  Classic traceroute changes the
+destination port (UDP) or source port (TCP) on every probe, so the probes of one hop take
+both branches: hop 2 shows both routers, a "diamond" no single packet travelled.  Paris
+traceroute keeps the flow fixed, so every probe of a run takes the same branch."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from wirelab.lab.lab import Host, Lab, unique_name
+from wirelab.recon.trace import Options, trace
+
+FAR = "198.18.15.10"
+BRANCH = {"198.18.11.2", "198.18.12.2"}  # r2a, r2b: the routers at hop 2
+MERGE = {"198.18.13.2", "198.18.14.2"}  # r3, answering from the side it sends back through
+RUNS = 4
+
+
+@pytest.fixture(scope="module")
+def ecmp() -> Iterator[Lab]:
+    with Lab("ecmp", unique_name("t"), services=False) as lab:
+        yield lab
+
+
+def _in_host(lab: str, method: str, paris: bool) -> tuple[bool, list[list[str | None]]]:
+    os.environ["WIRELAB_LAB"] = lab  # a forked child inside the host: what lab exec sets
+    result = trace(FAR, Options(method=method, paris=paris, q=6))
+    return result.reached, [[p.source for p in hop] for hop in result.hops]
+
+
+def hops(client: Host, method: str, paris: bool = False) -> list[list[str | None]]:
+    """Six probes a hop, run in-process inside the client (the CLI is tested elsewhere;
+    here a fork saves a Python start-up per trace)."""
+    reached, path = client.call(_in_host, client.lab.name, method, paris)
+    assert reached, path
+    return path
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("method", ["udp", "tcp"])
+def test_classic_shows_both_branches_paris_one(ecmp: Lab, method: str) -> None:
+    client = ecmp.host("client")
+    seen: set[str | None] = set()
+    diamonds = 0
+    for _ in range(RUNS):
+        hop2 = hops(client, method)[1]
+        seen |= set(hop2)
+        diamonds += len(set(hop2)) > 1
+    assert seen == BRANCH  # classic: both routers answer at hop 2 ...
+    assert diamonds >= 1  # ... even within one run (one line naming two routers)
+    for _ in range(RUNS):
+        path = hops(client, method, paris=True)
+        assert [len(set(hop)) for hop in path] == [1, 1, 1, 1], path
+        assert set(path[1]) <= BRANCH and set(path[2]) <= MERGE and path[3][0] == FAR
+
+
+@pytest.mark.lab
+def test_icmp_paris_one_path(ecmp: Lab) -> None:
+    client = ecmp.host("client")
+    for _ in range(2):
+        path = hops(client, "icmp", paris=True)
+        assert [len(set(hop)) for hop in path] == [1, 1, 1, 1], path
+
+
+@pytest.mark.lab
+def test_linux_traceroute_sees_the_same_diamond(ecmp: Lab) -> None:
+    """The real traceroute, from the same host, also shows both routers at hop 2: the
+    diamond is the network's doing, not wirelab's."""
+    client = ecmp.host("client")
+    seen: set[str] = set()
+    for _ in range(RUNS):
+        done = client.run(["traceroute", "-n", "-q", "6", "-f", "2", "-m", "2", FAR])
+        assert done.returncode == 0, done.stderr
+        seen |= {w for w in done.stdout.splitlines()[1].split() if w.startswith("198.")}
+    assert seen == BRANCH
