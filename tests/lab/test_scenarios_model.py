@@ -195,3 +195,13 @@ def test_line_routes_unchanged_by_the_route_refactor() -> None:
     assert {r.via for r in plan.routes["h1"]} == {h2}
     assert all(isinstance(r.dst, ipaddress.IPv4Network) and not r.more
                for r in plan.routes["h1"])
+
+
+def test_the_documented_example_plans() -> None:
+    from pathlib import Path
+
+    doc = Path(__file__).parents[2] / "docs" / "topologies.md"
+    text = doc.read_text().split("```toml\n", 1)[1].split("```", 1)[0]
+    plan = plan_topology(from_toml(text, "doc"))
+    assert plan.topology.ecmp and len(plan.topology.hosts["target"].firewall) == 3
+    assert plan.sysctls["target"]["net.ipv4.conf.eth0.rp_filter"] == "1"

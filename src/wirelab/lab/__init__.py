@@ -41,6 +41,13 @@ and mark the test ``@pytest.mark.lab``::
     def test_other(make_lab):            # any topology, removed at the end of the test
         lab = make_lab("line:3", services=False)
 
+Scenario topologies (``docs/topologies.md``): ``recon`` (a target whose firewall rules give
+every port state nmap knows), ``path`` (three routers in a row, for traceroute) and ``ecmp``
+(two equal-cost paths: classic traceroute's false diamond, Paris traceroute's one path).  A
+topology can give each host iptables rules (``firewall = [...]``) and settings of its own
+namespace (``sysctl = {...}``); ``host.sysctl({...})`` and ``host.icmp_ratelimit(False)``
+change them on a running lab.
+
 As root the namespaces are visible with ``ip netns`` (``wl-LAB.HOST``).  Without root the lab
 lives in a user namespace held by a small "keeper" process; commands enter it through
 ``Host.run``/``popen``/``call`` or ``wirelab lab exec``, and raw sockets work there unprivileged.
