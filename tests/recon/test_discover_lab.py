@@ -36,6 +36,7 @@ def test_discover_finds_the_segment(shared_lab: Lab) -> None:
     done = client.run([sys.executable, "-m", "wirelab", "discover", "--json"], timeout=60)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
+    assert data["method"] == "arp"
     assert data["address"] == "198.18.0.10" and data["network"] == "198.18.0.0/24"
     assert data["scanned"] == 253  # .1 to .254, less the client itself
     found = {h["ip"]: h["mac"] for h in data["hosts"]}
@@ -60,8 +61,10 @@ def test_discover_text_output(shared_lab: Lab) -> None:
 def test_discover_refusals(shared_lab: Lab) -> None:
     client = shared_lab.host("client")
     off = client.run([sys.executable, "-m", "wirelab", "discover", "10.0.0.0/24"])
-    assert off.returncode == 6
-    assert off.stderr.strip() == ("wirelab: 10.0.0.0/24 is not on a segment this host is "
-                                  "attached to: ARP reaches only the local segment")
+    assert off.returncode == 2  # off the segment and outside the lab: refused, nothing sent
+    assert off.stderr.strip() == ("wirelab: refusing to sweep 10.0.0.0/24: only the segments "
+                                  "of a running lab, from inside a lab host (wirelab lab exec "
+                                  "client -- wirelab discover)")
+    assert off.stdout == ""
     with pytest.raises(ScopeError, match="refusing to sweep 198.18.0.0/24"):
         client.call(sweep, None, None)  # no WIRELAB_LAB: not known to be inside a lab

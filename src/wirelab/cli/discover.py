@@ -1,4 +1,5 @@
-"""``wirelab discover``: ARP sweep of the local segment, like arp-scan."""
+"""``wirelab discover``: who is up?  ARP on the local segment (like arp-scan), nmap's probes
+(ICMP echo, TCP SYN to 443, TCP ACK to 80) beyond it (like nmap -sn)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,24 @@ import os
 
 import click
 
-from wirelab.recon.discover import Discovery, sweep
+from wirelab.recon.discover import Discovery, ProbeDiscovery
+from wirelab.recon.discover import discover as run_discover
 
 EPILOG = """\b
-Example (from a lab host, whose segment is swept):
+Examples (from a lab host):
   wirelab lab exec client -- wirelab discover
   wirelab lab exec client -- wirelab discover 198.18.0.0/24 --json
+  wirelab lab exec client -- wirelab discover 198.18.1.0/24
 
 \b
-One ARP request to every address of the segment, three rounds with backoff
-(0.25, 0.5, 1 s).  Only lab segments are swept, from inside a lab host."""
+On this host's segment: one ARP request to every address, three rounds with
+backoff (0.25, 0.5, 1 s).  Beyond it (a routed network): ICMP echo, TCP SYN to
+443 and TCP ACK to 80 to every address, as nmap -sn does; a host is up on any
+answer (echo reply, SYN/ACK or RST); three rounds with backoff (0.3, 0.6,
+1.2 s).  Only lab networks are swept, from inside a lab host."""
 
 
-def _text(found: Discovery) -> str:
+def _arp_text(found: Discovery) -> str:
     iface = found.interface
     lines = [f"Interface: {iface.name}, MAC: {iface.mac}, IPv4: {iface.address}"]
     lines += [f"{h.ip}\t{h.mac}\t{h.rtt * 1000:.3f} ms" for h in found.hosts]
@@ -28,20 +34,43 @@ def _text(found: Discovery) -> str:
     return "\n".join(lines)
 
 
-def _json(found: Discovery) -> str:
-    return json.dumps({
+def _arp_json(found: Discovery) -> dict[str, object]:
+    return {
+        "method": "arp",
         "interface": found.interface.name, "mac": found.interface.mac,
         "address": found.interface.address, "network": str(found.interface.network),
         "scanned": found.scanned, "elapsed": round(found.elapsed, 6),
         "hosts": [{"ip": h.ip, "mac": h.mac, "rtt_ms": round(h.rtt * 1000, 3)}
                   for h in found.hosts],
-    }, indent=2)
+    }
+
+
+def _probe_text(found: ProbeDiscovery) -> str:
+    lines = [f"Probing {found.network} from {found.source}: ICMP echo, TCP SYN to 443, "
+             "TCP ACK to 80"]
+    lines += [f"{h.ip}\t{h.reason}\t{h.rtt * 1000:.3f} ms" for h in found.hosts]
+    lines.append(f"{found.scanned} hosts scanned in {found.elapsed:.3f} seconds. "
+                 f"{len(found.hosts)} up")
+    return "\n".join(lines)
+
+
+def _probe_json(found: ProbeDiscovery) -> dict[str, object]:
+    return {
+        "method": "probe", "probes": ["icmp-echo", "tcp-syn:443", "tcp-ack:80"],
+        "source": found.source, "network": found.network, "scanned": found.scanned,
+        "rounds": found.rounds, "elapsed": round(found.elapsed, 6),
+        "hosts": [{"ip": h.ip, "reason": h.reason, "rtt_ms": round(h.rtt * 1000, 3)}
+                  for h in found.hosts],
+    }
 
 
 @click.command(epilog=EPILOG)
 @click.argument("network", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def discover(network: str | None, as_json: bool) -> None:
-    """ARP-sweep NETWORK (default: this host's segment) and list who answers."""
-    found = sweep(network, os.environ.get("WIRELAB_LAB"))
-    click.echo(_json(found) if as_json else _text(found))
+    """Find the hosts that are up in NETWORK (default: this host's segment)."""
+    found = run_discover(network, os.environ.get("WIRELAB_LAB"))
+    if isinstance(found, ProbeDiscovery):
+        click.echo(json.dumps(_probe_json(found), indent=2) if as_json else _probe_text(found))
+    else:
+        click.echo(json.dumps(_arp_json(found), indent=2) if as_json else _arp_text(found))

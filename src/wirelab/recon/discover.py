@@ -1,5 +1,9 @@
-"""ARP discovery of the local segment (like ``arp-scan --localnet`` and nmap ``-sn`` on a
-LAN): one ARP request (RFC 826) to every address of the segment, and a list of who answered.
+"""Host discovery: who is up?  Like nmap ``-sn``, the method depends on where the targets are.
+
+On the local segment, ARP (like ``arp-scan --localnet`` and nmap ``-sn`` on a LAN): one ARP
+request (RFC 826) to every address of the segment, and a list of who answered.  Beyond it
+(routed targets) ARP cannot reach, and :func:`probe_sweep` sends nmap's default probes for a
+privileged user instead: ICMP echo, TCP SYN to 443 and TCP ACK to 80 (see there).
 
 Frames are built with the wire codecs and sent on an AF_PACKET socket bound to the segment's
 interface; the same socket reads the answers through a BPF filter (libpcap-compiled, see
@@ -13,8 +17,12 @@ found.  RTT is measured from the latest request to that address.
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import hmac
 import ipaddress
 import json
+import os
 import select
 import shutil
 import socket
@@ -27,6 +35,9 @@ from wirelab.errors import NetworkError, PrivilegeError, ToolMissingError
 from wirelab.recon.scope import LAB_NETWORK, ScopeError
 from wirelab.wire.arp import ARP, ARPOp
 from wirelab.wire.ethernet import Ethernet, EtherType
+from wirelab.wire.icmp import ICMP, ICMPType
+from wirelab.wire.ipv4 import IPProto, IPv4
+from wirelab.wire.tcp import TCP, TCPFlags
 
 ETH_P_ARP = 0x0806
 BROADCAST = "ff:ff:ff:ff:ff:ff"
@@ -79,29 +90,45 @@ def interfaces() -> list[Interface]:
     return found
 
 
-def choose(network: str | None, env_lab: str | None) -> tuple[Interface, list[str]]:
-    """The interface to sweep from and the addresses to ask about; refuse outside the lab."""
-    ifaces = interfaces()
-    if network is None:
-        if not ifaces:
-            raise NetworkError("no Ethernet interface with an IPv4 address is up here")
-        iface, target = ifaces[0], ifaces[0].network
-    else:
-        try:
-            target = ipaddress.IPv4Network(network, strict=False)
-        except ValueError:
-            raise NetworkError(f"not an IPv4 network: {network!r}") from None
-        matching = [i for i in ifaces if target.subnet_of(i.network)]
-        if not matching:
-            raise NetworkError(f"{target} is not on a segment this host is attached to: "
-                               "ARP reaches only the local segment")
-        iface = matching[0]
+def parse_network(network: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(network, strict=False)
+    except ValueError:
+        raise NetworkError(f"not an IPv4 network: {network!r}") from None
+
+
+def check_sweep_scope(target: ipaddress.IPv4Network, env_lab: str | None) -> list[str]:
+    """The addresses of ``target`` to probe; refuse anything outside the running lab."""
     if not (env_lab and target.subnet_of(LAB_NETWORK)):
         raise ScopeError(f"refusing to sweep {target}: only the segments of a running lab, "
                          "from inside a lab host (wirelab lab exec client -- wirelab discover)")
     hosts = [str(h) for h in (target.hosts() if target.prefixlen < 31 else target)]
     if len(hosts) > MAX_ADDRESSES:
         raise NetworkError(f"{target} has {len(hosts)} addresses; at most {MAX_ADDRESSES}")
+    return hosts
+
+
+def local_interface(target: ipaddress.IPv4Network) -> Interface | None:
+    """The interface whose segment holds ``target``, if any (then ARP reaches it)."""
+    matching = [i for i in interfaces() if target.subnet_of(i.network)]
+    return matching[0] if matching else None
+
+
+def choose(network: str | None, env_lab: str | None) -> tuple[Interface, list[str]]:
+    """The interface to sweep from and the addresses to ask about; refuse outside the lab."""
+    if network is None:
+        ifaces = interfaces()
+        if not ifaces:
+            raise NetworkError("no Ethernet interface with an IPv4 address is up here")
+        iface, target = ifaces[0], ifaces[0].network
+    else:
+        target = parse_network(network)
+        found = local_interface(target)
+        if found is None:
+            raise NetworkError(f"{target} is not on a segment this host is attached to: "
+                               "ARP reaches only the local segment")
+        iface = found
+    hosts = check_sweep_scope(target, env_lab)
     return iface, [h for h in hosts if h != iface.address]
 
 
@@ -164,3 +191,179 @@ def _drain(sock: socket.socket, iface: Interface, wanted: set[str], sent_at: dic
             continue
         if arp.spa in wanted and arp.spa not in found and arp.spa in sent_at:
             found[arp.spa] = Found(arp.spa, arp.sha, now - sent_at[arp.spa])
+
+
+# -- beyond the segment: nmap's default probes ----------------------------------------------
+#
+# nmap -sn as root, for targets off the local segment, sends four probes a host: ICMP echo,
+# TCP SYN to 443, TCP ACK to 80 and ICMP timestamp (nmap book, "Host Discovery Controls",
+# default when no -P option is given).  The first three are here.  Any answer means the host
+# is up: an echo reply; a SYN/ACK or RST to the SYN (open or closed port: either way a live
+# TCP stack answered); a RST to the unsolicited ACK (RFC 9293 3.10.7.1: a segment that
+# acknowledges nothing we sent gets <SEQ=SEG.ACK><CTL=RST>).  ICMP errors from a router
+# (host unreachable after its ARP failed) do not make a host up, as in nmap.
+#
+# Matching is keyed like the SYN scan's: the SYN's sequence number and the ACK's
+# acknowledgment number are HMAC cookies of (address, port, source port), so a SYN/ACK or RST
+# counts only if it acknowledges cookie + 1 (to the SYN) or carries seq == cookie (to the
+# ACK); the echo carries a random identifier and the address's index as its sequence.
+
+PROBE_WAITS = (0.3, 0.6, 1.2)  # a round's wait, doubling: the retries' backoff
+SYN_PORT, ACK_PORT = 443, 80
+ETH_P_IP = 0x0800
+
+
+@dataclass(slots=True)
+class Up:
+    ip: str
+    reason: str  # nmap's reason names: echo-reply, syn-ack, reset
+    rtt: float
+
+
+@dataclass(slots=True)
+class ProbeDiscovery:
+    network: str
+    source: str
+    scanned: int
+    hosts: list[Up] = field(default_factory=list)
+    elapsed: float = 0.0
+    rounds: int = 0
+
+
+class _Keys:
+    """The probes' identifiers for one sweep."""
+
+    def __init__(self, addresses: list[str]) -> None:
+        self.key = os.urandom(16)
+        self.echo_id = int.from_bytes(os.urandom(2), "big")
+        self.sport = 32768 + int.from_bytes(os.urandom(2), "big") % 28000
+        self.index = {ip: i for i, ip in enumerate(addresses)}
+
+    def cookie(self, ip: str, dport: int) -> int:
+        msg = f"{ip}|{dport}|{self.sport}".encode()
+        return int.from_bytes(hmac.digest(self.key, msg, hashlib.sha256)[:4], "big")
+
+
+def build_probes(src: str, ip: str, keys: _Keys) -> list[bytes]:
+    """The three IPv4 packets for ``ip``: echo, SYN to 443, ACK to 80."""
+    echo = ICMP(ICMPType.ECHO_REQUEST, 0, id=keys.echo_id, seq=keys.index[ip] & 0xFFFF,
+                payload=b"wirelab-discover").encode()
+    syn = TCP(keys.sport, SYN_PORT, seq=keys.cookie(ip, SYN_PORT), flags=TCPFlags.SYN,
+              window=1024).encode(src, ip)
+    ack = TCP(keys.sport, ACK_PORT, seq=0, ack=keys.cookie(ip, ACK_PORT), flags=TCPFlags.ACK,
+              window=1024).encode(src, ip)
+    return [IPv4(ttl=64, proto=proto, src=src, dst=ip, payload=body).encode()
+            for proto, body in ((IPProto.ICMP, echo), (IPProto.TCP, syn), (IPProto.TCP, ack))]
+
+
+def classify(frame: bytes, keys: _Keys) -> tuple[str, str] | None:
+    """(address, reason) if ``frame`` answers one of our probes, else None."""
+    try:
+        ip = IPv4.decode(frame, 14)
+        if ip.src not in keys.index:
+            return None
+        if ip.proto == IPProto.ICMP:
+            icmp = ICMP.decode(ip.payload)
+            if (icmp.type == ICMPType.ECHO_REPLY and icmp.id == keys.echo_id
+                    and icmp.seq == keys.index[ip.src] & 0xFFFF):
+                return ip.src, "echo-reply"
+            return None
+        if ip.proto != IPProto.TCP:
+            return None
+        tcp = TCP.decode(ip.payload)
+        flags = int(tcp.flags)
+        if tcp.dport != keys.sport:
+            return None
+        if tcp.sport == SYN_PORT and tcp.ack == (keys.cookie(ip.src, SYN_PORT) + 1) % 2**32:
+            if flags & int(TCPFlags.RST):
+                return ip.src, "reset"
+            if flags & int(TCPFlags.SYN):
+                return ip.src, "syn-ack"
+        if (tcp.sport == ACK_PORT and flags & int(TCPFlags.RST)
+                and tcp.seq == keys.cookie(ip.src, ACK_PORT)):
+            return ip.src, "reset"
+    except Exception:  # noqa: BLE001 - a frame we cannot decode is not an answer
+        return None
+    return None
+
+
+def _probe_receiver(sport: int) -> socket.socket:
+    try:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    except PermissionError:
+        raise PrivilegeError("discovery beyond the segment needs CAP_NET_RAW: run it in a lab "
+                             "host (wirelab lab exec client -- wirelab discover ...)") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    expression = f"inbound and ((icmp and icmp[0] = 0) or (tcp and dst port {sport}))"
+    bpf.attach(sock, bpf.compile_filter(expression))
+    sock.setblocking(False)
+    return sock
+
+
+def probe_sweep(network: str, env_lab: str | None) -> ProbeDiscovery:
+    """Find the hosts of a routed ``network`` that answer any of nmap's three probes."""
+    from wirelab.sockets.raw import open_raw, source_for
+
+    started = time.monotonic()
+    target = parse_network(network)
+    addresses = check_sweep_scope(target, env_lab)
+    src = source_for(addresses[0], SYN_PORT)
+    addresses = [a for a in addresses if a != src]
+    keys = _Keys(addresses)
+    sent_at: dict[str, float] = {}
+    found: dict[str, Up] = {}
+    rounds = 0
+    with _probe_receiver(keys.sport) as rx, open_raw(socket.AF_INET, hdrincl=True) as tx:
+        for wait in PROBE_WAITS:
+            rounds += 1
+            for ip in addresses:
+                if ip in found:
+                    continue
+                sent_at[ip] = time.monotonic()  # before sending: the answer can beat send()
+                for packet in build_probes(src, ip, keys):
+                    _send_probe(tx, packet, ip)
+                _drain_probes(rx, keys, sent_at, found)
+            deadline = time.monotonic() + wait
+            while len(found) < len(addresses) and (left := deadline - time.monotonic()) > 0:
+                if select.select([rx], [], [], left)[0]:
+                    _drain_probes(rx, keys, sent_at, found)
+            if len(found) == len(addresses):
+                break
+    hosts = sorted(found.values(), key=lambda u: ipaddress.IPv4Address(u.ip))
+    return ProbeDiscovery(str(target), src, len(addresses), hosts, time.monotonic() - started,
+                          rounds)
+
+
+def _send_probe(tx: socket.socket, packet: bytes, ip: str) -> None:
+    while True:
+        try:
+            tx.sendto(packet, (ip, 0))
+            return
+        except OSError as exc:
+            if exc.errno == errno.ENOBUFS:  # the device queue is full: let it drain
+                time.sleep(0.001)
+                continue
+            if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+                return  # no route to this one: it cannot answer, the sweep goes on
+            raise NetworkError(f"sending to {ip} failed: {exc.strerror}") from None
+
+
+def _drain_probes(rx: socket.socket, keys: _Keys, sent_at: dict[str, float],
+                  found: dict[str, Up]) -> None:
+    while True:
+        try:
+            frame = rx.recv(65535)
+        except BlockingIOError:
+            return
+        now = time.monotonic()
+        answer = classify(frame, keys)
+        if answer is not None and answer[0] not in found and answer[0] in sent_at:
+            ip, reason = answer
+            found[ip] = Up(ip, reason, now - sent_at[ip])
+
+
+def discover(network: str | None, env_lab: str | None) -> Discovery | ProbeDiscovery:
+    """ARP on the local segment (or with no network given), nmap's probes beyond it."""
+    if network is not None and local_interface(parse_network(network)) is None:
+        return probe_sweep(network, env_lab)
+    return sweep(network, env_lab)
