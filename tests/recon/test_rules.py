@@ -9,7 +9,7 @@ import pytest
 from wirelab.recon import states
 from wirelab.recon.ports import PortSpecError, parse_ports
 from wirelab.recon.states import PortState, Reason
-from wirelab.recon.syn import Cookies, build_probe, interpret
+from wirelab.recon.syn import Cookies, Prober, build_probe, interpret
 from wirelab.recon.timing import MAX_RTO, MIN_RTO, RTOEstimator
 from wirelab.wire.icmp import ICMP
 from wirelab.wire.ipv4 import IPProto, IPv4
@@ -75,12 +75,26 @@ def _icmp_reply(probe: bytes, code: int) -> bytes:
 def test_answers_matched_by_cookie() -> None:
     cookies = Cookies(TARGET, SPORT, key=b"k" * 16)
     assert interpret(_tcp_reply(cookies, 80, TCPFlags.SYN | TCPFlags.ACK), cookies) == (
-        80, (PortState.OPEN, Reason.SYN_ACK))
+        80, 0, (PortState.OPEN, Reason.SYN_ACK))
     assert interpret(_tcp_reply(cookies, 23, TCPFlags.RST | TCPFlags.ACK), cookies) == (
-        23, (PortState.CLOSED, Reason.RESET))
+        23, 0, (PortState.CLOSED, Reason.RESET))
     probe = build_probe(US, TARGET, SPORT, 82, cookies.seq(82))
     assert interpret(_icmp_reply(probe, 13), cookies) == (
-        82, (PortState.FILTERED, Reason.ADMIN_PROHIBITED))
+        82, 0, (PortState.FILTERED, Reason.ADMIN_PROHIBITED))
+
+
+def test_try_number_from_source_port() -> None:
+    # Like nmap, the try number is in the source port: base + try.
+    cookies = Cookies(TARGET, SPORT, key=b"k" * 16)
+    seg = TCP(80, SPORT + 2, seq=1, ack=cookies.seq(80) + 1,
+              flags=TCPFlags.SYN | TCPFlags.ACK).encode(TARGET, US)
+    frame = ETH + IPv4(proto=IPProto.TCP, src=TARGET, dst=US, payload=seg).encode()
+    assert interpret(frame, cookies) == (80, 2, (PortState.OPEN, Reason.SYN_ACK))
+    probe = build_probe(US, TARGET, SPORT + 1, 82, cookies.seq(82))
+    assert interpret(_icmp_reply(probe, 13), cookies) == (
+        82, 1, (PortState.FILTERED, Reason.ADMIN_PROHIBITED))
+    too_far = build_probe(US, TARGET, SPORT - 1, 82, cookies.seq(82))  # not one of ours
+    assert interpret(_icmp_reply(too_far, 13), cookies) is None
 
 
 def test_stray_packets_ignored() -> None:
@@ -103,6 +117,26 @@ def test_probe_is_a_valid_syn() -> None:
     tcp = TCP.decode(ip.payload)
     assert (tcp.sport, tcp.dport, tcp.seq, tcp.flags) == (SPORT, 443, 0xDEADBEEF, TCPFlags.SYN)
     assert tcp.checksum_ok(US, TARGET)
+
+
+def test_fast_probe_equals_codec_probe() -> None:
+    cookies = Cookies(TARGET, SPORT, key=b"k" * 16)
+    prober = Prober(US, TARGET, SPORT, cookies)
+    for port, tryno in [(1, 0), (80, 1), (443, 0), (65535, 5), (8080, 15)]:
+        fast = prober.packet(port, tryno)
+        ref = build_probe(US, TARGET, SPORT + tryno, port, cookies.seq(port))
+        # the kernel fills in total length, id and header checksum: those may differ
+        assert fast[:2] + fast[4:10] + fast[12:] == ref[:2] + ref[4:10] + ref[12:]
+        tcp = TCP.decode(fast[20:])
+        assert tcp.checksum_ok(US, TARGET)
+
+
+def test_cookies_differ_by_key_target_and_port() -> None:
+    one = Cookies(TARGET, SPORT, key=b"k" * 16)
+    assert one.seq(80) == Cookies(TARGET, SPORT, key=b"k" * 16).seq(80)
+    assert one.seq(80) != Cookies(TARGET, SPORT, key=b"x" * 16).seq(80)
+    assert one.seq(80) != Cookies("198.18.0.21", SPORT, key=b"k" * 16).seq(80)
+    assert len({one.seq(p) for p in range(1, 1001)}) > 990  # 32-bit values barely collide
 
 
 def test_rto_follows_rfc6298() -> None:

@@ -1,76 +1,127 @@
 """The half-open SYN scan (nmap ``-sS``).
 
-Each probe is a SYN whose IPv4 and TCP headers come from the wire codecs, sent on an
-``IPPROTO_RAW`` socket (send-only, so it does not queue copies of every segment the host
-receives).  Answers are read on a separate AF_PACKET socket with a BPF filter compiled by
-libpcap (:mod:`wirelab.craft.bpf`), so the kernel hands us only inbound TCP from the target to
-our source port and ICMP destination unreachables.
+Probes: IPv4 + TCP SYN, sent on an ``IPPROTO_RAW`` socket (send-only, so it does not queue
+copies of every segment the host receives).  The IPv4 header is the same for every probe: the
+kernel fills in the total length, the checksum and (left zero) the identification (raw(7)).
+The TCP header differs only in destination port, source port and sequence number, so its
+checksum (RFC 9293 section 3.1, RFC 1071) is the precomputed sum of the constant words plus
+those three: one pack a probe instead of a header object.  :func:`build_probe` builds the same
+bytes with the wire codecs; the unit tests prove both agree.
 
-Matching: the initial sequence number of the probe to port P is a keyed cookie,
-HMAC-SHA256(key, target, P, source port) cut to 32 bits, with a key drawn for this scan.  A
-SYN/ACK or RST answering our SYN acknowledges cookie + 1 (RFC 9293 section 3.10.7.3); an ICMP
-error quotes our TCP header's first 8 bytes, sequence number included (RFC 792).  A packet
-that does not carry the right cookie for its port is ignored, so stray traffic is never
-counted as an answer.  The kernel answers a SYN/ACK to our raw probe with a RST, which closes
-the half-open connection on the target for us, as it does for nmap.
+Answers: a separate AF_PACKET socket with a BPF filter compiled by libpcap
+(:mod:`wirelab.craft.bpf`), so the kernel hands us only inbound TCP from the target to our
+source ports and ICMP destination unreachables.  They are read at fixed offsets with
+``struct`` (the IPv4 header length honoured), without building header objects.
 
-Timing: every port is probed, then we wait one retransmission time-out (:mod:`timing`) after
-the last probe; ports still silent get one retransmission and a second wait; then they are
-"filtered" (no-response).  RTT samples are taken only from probes sent once (Karn's rule).
+Matching: the initial sequence number of the probe to port P is a keyed cookie, 32 bits of a
+SHAKE-256 keystream keyed by a secret drawn for this scan (the target and the source port are
+mixed in), so each cookie is an index into a table computed once.  SHAKE is immune to length
+extension, so key || context is a sound keyed construction (what KMAC, NIST SP 800-185,
+standardises).  A SYN/ACK or RST answering our SYN acknowledges cookie + 1 (RFC 9293 section
+3.10.7.3); an ICMP error quotes our TCP header's first 8 bytes, sequence number included (RFC
+792).  Like nmap, the try number is in the source port (base + try), so an answer says which
+copy of a retransmitted probe it answers: RTT samples stay exact and an answer to a
+retransmission is evidence of loss (:func:`wirelab.recon.timing.allowed_tries`).  A packet
+without the right cookie for its port is ignored: stray traffic is never counted.
+
+The kernel answers a SYN/ACK to our raw probe with a RST (it has no socket for it), which
+closes the half-open connection on the target for us, as it does for nmap.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import hmac
 import os
-import select
 import socket
 import struct
-import time
 
 from wirelab.craft import bpf
 from wirelab.errors import PrivilegeError
 from wirelab.recon import states
-from wirelab.recon.result import PortResult, Progress, ScanResult
-from wirelab.recon.timing import TEMPLATES, RTOEstimator, Template, allowed_tries
+from wirelab.recon.result import Progress, ScanResult
+from wirelab.recon.timing import TEMPLATES, Answer, ProbeLoop, Template
 from wirelab.sockets.raw import open_raw, source_for
-from wirelab.wire.icmp import ICMP, ICMPType
 from wirelab.wire.ipv4 import IPProto, IPv4
 from wirelab.wire.tcp import TCP, TCPFlags
 
 ETH_P_IP = 0x0800
 ETH_HLEN = 14
-RETRANSMISSIONS = 1
+WINDOW = 1024
+MAX_TRIES = 16  # source ports base .. base + 15 are ours
+_TCP = struct.Struct("!HHIIHHHH")  # sport dport seq ack off/flags window checksum urgent
+_TCP_ANSWER = struct.Struct("!HHIIH")  # sport dport seq ack off/flags
 _QUOTED_TCP = struct.Struct("!HHI")  # sport, dport, seq: the first 8 quoted bytes hold them
+_OFF_SYN = (5 << 12) | int(TCPFlags.SYN)
+_RST, _SYN, _ACK = int(TCPFlags.RST), int(TCPFlags.SYN), int(TCPFlags.ACK)
+_OPEN = (states.PortState.OPEN, states.Reason.SYN_ACK)
+_SPLIT = (states.PortState.OPEN, states.Reason.SPLIT_HANDSHAKE_SYN)
+_CLOSED = (states.PortState.CLOSED, states.Reason.RESET)
 
 
 class Cookies:
-    """The keyed initial sequence number of each probe."""
+    """The keyed initial sequence number of the probes to each port (all 65,536 at once)."""
 
     def __init__(self, target: str, sport: int, key: bytes | None = None) -> None:
         self.key = key if key is not None else os.urandom(16)
         self.target = target
         self.sport = sport
-        self._cache: dict[int, int] = {}  # each is needed twice: to send and to match
+        context = b"wirelab syn|" + socket.inet_aton(target) + sport.to_bytes(2, "big")
+        stream = hashlib.shake_256(self.key + context).digest(4 * 65536)
+        self.table: tuple[int, ...] = struct.unpack(f"!{65536}I", stream)
 
     def seq(self, dport: int) -> int:
-        value = self._cache.get(dport)
-        if value is None:
-            msg = f"{self.target}|{dport}|{self.sport}".encode()
-            value = int.from_bytes(hmac.digest(self.key, msg, hashlib.sha256)[:4], "big")
-            self._cache[dport] = value
-        return value
+        return self.table[dport]
 
 
 def build_probe(src: str, dst: str, sport: int, dport: int, seq: int) -> bytes:
-    """IPv4 header + SYN, checksums computed (the kernel fills in the IP id if zero)."""
-    segment = TCP(sport, dport, seq=seq, flags=TCPFlags.SYN, window=1024).encode(src, dst)
+    """IPv4 header + SYN from the wire codecs, checksums computed (the reference bytes)."""
+    segment = TCP(sport, dport, seq=seq, flags=TCPFlags.SYN, window=WINDOW).encode(src, dst)
     return IPv4(ttl=64, proto=IPProto.TCP, src=src, dst=dst, payload=segment).encode()
 
 
-def open_receiver(target: str, sport: int) -> socket.socket:
+class Prober:
+    """Builds SYN probes fast, sends them, and reads the answers."""
+
+    def __init__(self, src: str, dst: str, base_sport: int, cookies: Cookies) -> None:
+        self.dst = dst
+        self.base = base_sport
+        self.cookies = cookies
+        self.target_bytes = socket.inet_aton(dst)
+        # The IPv4 header with length, id and checksum zero: the kernel fills them in.
+        self.ip = IPv4(ttl=64, proto=IPProto.TCP, src=src, dst=dst, payload=b"").encode()
+        self.ip = self.ip[:2] + b"\0\0\0\0" + self.ip[6:10] + b"\0\0" + self.ip[12:20]
+        s, d = socket.inet_aton(src), socket.inet_aton(dst)
+        self._sum0 = (sum(struct.unpack("!HHHH", s + d)) + IPProto.TCP + 20
+                      + _OFF_SYN + WINDOW)  # pseudo-header and the constant header words
+        self.rx: socket.socket | None = None
+        self.tx: socket.socket | None = None
+
+    def packet(self, dport: int, tryno: int) -> bytes:
+        sport = self.base + tryno
+        seq = self.cookies.table[dport]
+        total = self._sum0 + sport + dport + (seq >> 16) + (seq & 0xFFFF)
+        total = (total & 0xFFFF) + (total >> 16)
+        total = (total & 0xFFFF) + (total >> 16)
+        return self.ip + _TCP.pack(sport, dport, seq, 0, _OFF_SYN, WINDOW, ~total & 0xFFFF, 0)
+
+    def open(self) -> None:
+        self.rx = open_receiver(self.dst, self.base)
+        self.tx = open_raw(socket.AF_INET, hdrincl=True)
+
+    def close(self) -> None:
+        for sock in (self.rx, self.tx):
+            if sock is not None:
+                sock.close()
+
+    def send(self, dport: int, tryno: int) -> None:
+        assert self.tx is not None
+        self.tx.sendto(self.packet(dport, tryno), (self.dst, 0))
+
+    def interpret(self, frame: bytes) -> Answer | None:
+        return interpret(frame, self.cookies, self.base)
+
+
+def open_receiver(target: str, base_sport: int) -> socket.socket:
     try:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
     except PermissionError:
@@ -78,125 +129,65 @@ def open_receiver(target: str, sport: int) -> socket.socket:
                              "(wirelab lab exec client -- wirelab scan ...), or use "
                              "--type connect") from None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    expression = (f"inbound and ((tcp and src host {target} and dst port {sport}) "
-                  f"or (icmp and icmp[0] = 3))")
+    expression = (f"inbound and ((tcp and src host {target} and dst portrange "
+                  f"{base_sport}-{base_sport + MAX_TRIES - 1}) or (icmp and icmp[0] = 3))")
     bpf.attach(sock, bpf.compile_filter(expression))
     sock.setblocking(False)
     return sock
 
 
-def interpret(frame: bytes, cookies: Cookies) -> tuple[int, states.Verdict] | None:
-    """(port, verdict) if ``frame`` answers one of our probes, else None."""
-    try:
-        ip = IPv4.decode(frame, ETH_HLEN)
-        if ip.proto == IPProto.TCP and ip.src == cookies.target:
-            tcp = TCP.decode(ip.payload)
-            if tcp.dport != cookies.sport or tcp.ack != (cookies.seq(tcp.sport) + 1) % 2**32:
-                return None
-            verdict = states.from_tcp_flags(tcp.flags)
-            return None if verdict is None else (tcp.sport, verdict)
-        if ip.proto == IPProto.ICMP:
-            icmp = ICMP.decode(ip.payload)
-            quoted = icmp.quoted if icmp.type == ICMPType.DEST_UNREACHABLE else None
-            if quoted is None or quoted.proto != IPProto.TCP or quoted.dst != cookies.target:
-                return None
-            head = quoted.payload
-            if len(head) < _QUOTED_TCP.size:
-                return None
-            qsport, qdport, qseq = _QUOTED_TCP.unpack_from(head)
-            if qsport != cookies.sport or qseq != cookies.seq(qdport):
-                return None
-            icmp_verdict = states.from_icmp_unreachable(icmp.code)
-            return None if icmp_verdict is None else (qdport, icmp_verdict)
-    except Exception:  # noqa: BLE001 - a frame we cannot decode is not an answer
+def interpret(frame: bytes, cookies: Cookies, base: int | None = None) -> Answer | None:
+    """(port, try, verdict) if ``frame`` (Ethernet) answers one of our probes, else None."""
+    if base is None:
+        base = cookies.sport
+    if len(frame) < ETH_HLEN + 20 or frame[ETH_HLEN] >> 4 != 4:
         return None
+    ihl = (frame[ETH_HLEN] & 0x0F) * 4
+    proto = frame[ETH_HLEN + 9]
+    at = ETH_HLEN + ihl
+    if proto == 6:
+        if frame[ETH_HLEN + 12:ETH_HLEN + 16] != socket.inet_aton(cookies.target):
+            return None
+        if len(frame) < at + _TCP_ANSWER.size:
+            return None
+        sport, dport, _, ack, offflags = _TCP_ANSWER.unpack_from(frame, at)
+        tryno = dport - base
+        if not 0 <= tryno < MAX_TRIES or ack != (cookies.table[sport] + 1) & 0xFFFFFFFF:
+            return None
+        if offflags & _RST:
+            return sport, tryno, _CLOSED
+        if offflags & _SYN:
+            return sport, tryno, _OPEN if offflags & _ACK else _SPLIT
+        return None
+    if proto == 1:
+        if len(frame) < at + 8 + 20 or frame[at] != 3:
+            return None
+        verdict = states.from_icmp_unreachable(frame[at + 1])
+        quoted = at + 8
+        qihl = (frame[quoted] & 0x0F) * 4
+        if (verdict is None or frame[quoted + 9] != 6
+                or frame[quoted + 16:quoted + 20] != socket.inet_aton(cookies.target)
+                or len(frame) < quoted + qihl + _QUOTED_TCP.size):
+            return None
+        qsport, qdport, qseq = _QUOTED_TCP.unpack_from(frame, quoted + qihl)
+        tryno = qsport - base
+        if not 0 <= tryno < MAX_TRIES or qseq != cookies.table[qdport]:
+            return None
+        return qdport, tryno, verdict
     return None
-
-
-class _Run:
-    """The state of one scan: what was sent when, and what has answered."""
-
-    def __init__(self, cookies: Cookies, rto: RTOEstimator) -> None:
-        self.cookies = cookies
-        self.rto = rto
-        self.sent_at: dict[int, float] = {}
-        self.tries: dict[int, int] = {}
-        self.done: dict[int, PortResult] = {}
-        self.probes = 0
-
-    def drain(self, rx: socket.socket) -> None:
-        while True:
-            try:
-                frame = rx.recv(65535)
-            except BlockingIOError:
-                return
-            self.take(frame, time.monotonic())
-
-    def take(self, frame: bytes, now: float) -> None:
-        answer = interpret(frame, self.cookies)
-        if answer is None:
-            return
-        port, (state, reason) = answer
-        if port not in self.sent_at or port in self.done:
-            return
-        rtt = now - self.sent_at[port]
-        if self.tries[port] == 1:  # Karn: a retransmitted probe's RTT is ambiguous
-            self.rto.sample(rtt)
-        self.done[port] = PortResult(port, state, reason, rtt)
-
-
-def _send(tx: socket.socket, packet: bytes, address: str) -> None:
-    while True:
-        try:
-            tx.sendto(packet, (address, 0))
-            return
-        except OSError as exc:
-            if exc.errno != errno.ENOBUFS:
-                raise
-            time.sleep(0.001)  # the device queue is full: let it drain
-
-
-def _round(run: _Run, tx: socket.socket, rx: socket.socket, src: str, address: str,
-           ports: list[int]) -> None:
-    cookies = run.cookies
-    # Every port answered from now on is one of ``ports`` (the rest answered before), so a
-    # count tells when all have answered without walking the list on every wake-up.
-    answered_before = len(run.done)
-    for port in ports:
-        probe = build_probe(src, address, cookies.sport, port, cookies.seq(port))
-        # Stamped before sending: in the lab the answer can be queued before send() returns.
-        run.sent_at[port] = time.monotonic()
-        _send(tx, probe, address)
-        run.tries[port] = run.tries.get(port, 0) + 1
-        run.probes += 1
-        if run.probes % 64 == 0:  # answers are read in batches: RTTs are upper bounds
-            run.drain(rx)
-    last = time.monotonic()
-    while len(run.done) - answered_before < len(ports):
-        left = last + run.rto.rto - time.monotonic()
-        if left <= 0:
-            return
-        readable, _, _ = select.select([rx], [], [], left)
-        if readable:
-            run.drain(rx)
 
 
 def syn_scan(target: str, address: str, ports: list[int], *, tpl: Template = TEMPLATES[4],
              max_retries: int = 6, progress: Progress | None = None) -> ScanResult:
     """SYN-scan ``ports`` of ``address`` (already checked against the scope)."""
-    started = time.monotonic()
-    retransmissions = allowed_tries(max_retries, 0) - 1
     src = source_for(address, ports[0])
-    sport = 32768 + int.from_bytes(os.urandom(2), "big") % 28000
-    run = _Run(Cookies(address, sport), RTOEstimator.for_template(tpl))
-    with open_receiver(address, sport) as rx, open_raw(socket.AF_INET, hdrincl=True) as tx:
-        todo = list(ports)
-        for _ in range(1 + retransmissions):
-            _round(run, tx, rx, src, address, todo)
-            todo = [p for p in ports if p not in run.done]
-            if progress is not None:
-                progress(len(run.done), len(ports))
-            if not todo:
-                break
-    results = [run.done.get(p) or PortResult(p, *states.NO_ANSWER) for p in ports]
-    return ScanResult(target, address, "syn", results, time.monotonic() - started, run.probes)
+    base = 32768 + int.from_bytes(os.urandom(2), "big") % (28000 - MAX_TRIES)
+    prober = Prober(src, address, base, Cookies(address, base))
+    loop = ProbeLoop(ports, tpl, min(max_retries, MAX_TRIES - 1), silence=states.NO_ANSWER,
+                     progress=progress)
+    prober.open()
+    try:
+        loop.run(prober)
+    finally:
+        prober.close()
+    return loop.result(target, address, "syn")

@@ -33,9 +33,19 @@ retransmitted probe could belong to either copy.
 
 from __future__ import annotations
 
+import bisect
+import errno
+import select
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from wirelab.errors import ExitCode, WirelabError
+from wirelab.recon.result import PortResult, Progress, ScanResult
+from wirelab.recon.states import Verdict
 
 
 class TimingError(WirelabError):
@@ -124,3 +134,214 @@ def allowed_tries(max_retries: int, best_late_try: int) -> int:
     port a try more.  ``best_late_try`` is that highest answered try number (0-based).
     """
     return 1 + min(max_retries, best_late_try + 1)
+
+
+# --- the probe loop shared by the raw scans (SYN, UDP) -------------------------------------
+
+Answer = tuple[int, int, Verdict]
+"""What a prober makes of a frame that answers a probe: (port, try number, verdict)."""
+
+
+class Prober(Protocol):
+    """What :class:`ProbeLoop` needs from a scan type: a socket to wait on, a way to send
+    the probe for (port, try) and a way to read a received frame."""
+
+    rx: socket.socket | None
+
+    def send(self, dport: int, tryno: int) -> None: ...
+
+    def interpret(self, frame: bytes) -> Answer | None: ...
+
+
+BATCH = 64  # probes sent between two reads of the answers
+MAX_IN_FLIGHT = 8192  # dynamic parallelism: the cap on ports awaiting an answer
+PROGRESS_EVERY = 0.05  # seconds: progress() at most 20 times a second
+FRAME_SNAP = 256  # bytes read of a frame: up to the quoted transport header of an ICMP error
+
+
+class ProbeLoop:
+    """Send every probe, match answers, retransmit and give up, within a template's bounds.
+
+    - Probes go out as fast as the template allows (its scan delay, its parallelism), in
+      batches, reading the answers between batches so the receive buffer never overflows.
+    - A probe is timed out one RTO after it was sent (:class:`RTOEstimator`, fed by every
+      answer to the latest copy of a probe: the try number in the answer makes it exact).
+    - A timed-out port is retransmitted while :func:`allowed_tries` says so, else its verdict
+      is ``silence``.  An answer after that still wins (it carries a valid cookie).
+    - ``icmp_limited`` (UDP): a predicate saying whether a verdict came from an ICMP error,
+      which the target may rate-limit (:mod:`wirelab.recon.ratelimit`).  When silence follows
+      ICMP answers the way a token bucket empties, the loop paces its probes to the template's
+      maximum UDP scan delay, and the tries sent before that do not count against the port.
+    """
+
+    def __init__(self, ports: list[int], tpl: Template, max_retries: int, *,
+                 silence: Verdict, progress: Progress | None = None,
+                 icmp_limited: Callable[[Verdict], bool] | None = None) -> None:
+        self.ports = ports
+        self.tpl = tpl
+        self.max_retries = max_retries
+        self.silence = silence
+        self.progress = progress
+        self.icmp_limited = icmp_limited
+        self.rto = RTOEstimator.for_template(tpl)
+        self.delay = tpl.scan_delay
+        self.window = tpl.max_parallelism or MAX_IN_FLIGHT
+        self.done: dict[int, PortResult] = {}
+        self.tries: dict[int, int] = {}  # probes sent to each port
+        self.last_sent: dict[int, float] = {}  # when the latest probe to it went out
+        self.waiting: dict[int, int] = {}  # port -> try number of its outstanding probe
+        self.best_try = 0  # highest (counted) try number that got an answer
+        self.probes = 0
+        self.elapsed = 0.0
+        # rate-limit bookkeeping (only with icmp_limited)
+        self.order: dict[int, int] = {}  # port -> rank of its first probe
+        self.icmp_ranks: list[int] = []  # sorted ranks of first probes answered by ICMP
+        self.free: dict[int, int] = {}  # tries that do not count (sent before pacing)
+        self.paced_at: float | None = None  # when the loop slowed down for a rate limit
+        self.rescued: list[int] = []  # ports whose ICMP answer came only once paced
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, prober: Prober) -> None:
+        rx = prober.rx
+        assert rx is not None
+        started = time.monotonic()
+        ports, total = self.ports, len(self.ports)
+        retry: deque[tuple[int, int]] = deque()
+        self.timeouts: deque[tuple[float, int, int]] = deque()
+        self.retry = retry
+        fresh = 0
+        next_send = 0.0
+        last_progress = started
+        while len(self.done) < total:
+            now = time.monotonic()
+            sent = 0
+            while sent < BATCH and len(self.waiting) < self.window and now >= next_send:
+                if retry:
+                    port, tryno = retry.popleft()
+                    if port in self.done:
+                        continue
+                elif fresh < total:
+                    port, tryno = ports[fresh], 0
+                    fresh += 1
+                else:
+                    break
+                stamp = self._send(prober, port, tryno)
+                sent += 1
+                if self.delay:
+                    next_send = stamp + self.delay
+                    break
+            self._drain(rx, prober)
+            now = time.monotonic()
+            self._expire(now)
+            if self.progress is not None and now - last_progress >= PROGRESS_EVERY:
+                last_progress = now
+                self.progress(len(self.done), total)
+            if len(self.done) >= total:
+                break
+            sendable = bool(retry or fresh < total) and len(self.waiting) < self.window
+            if sendable and now >= next_send:
+                continue
+            wake = self.timeouts[0][0] + self.rto.rto if self.timeouts else now + 0.05
+            if sendable:
+                wake = min(wake, next_send)
+            if wake > now:
+                select.select([rx], [], [], wake - now)
+        self.elapsed = time.monotonic() - started
+        if self.progress is not None:
+            self.progress(len(self.done), total)
+
+    def _send(self, prober: Prober, port: int, tryno: int) -> float:
+        stamp = time.monotonic()  # before send(): in the lab the answer can beat its return
+        while True:
+            try:
+                prober.send(port, tryno)
+                break
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
+                time.sleep(0.001)  # the device queue is full: let it drain
+        if tryno == 0:
+            self.order[port] = self.probes
+        self.probes += 1
+        self.tries[port] = tryno + 1
+        self.last_sent[port] = stamp
+        self.waiting[port] = tryno
+        self.timeouts.append((stamp, port, tryno))
+        return stamp
+
+    def _drain(self, rx: socket.socket, prober: Prober) -> None:
+        interpret = prober.interpret
+        now = time.monotonic()
+        while True:
+            try:
+                frame = rx.recv(FRAME_SNAP)
+            except BlockingIOError:
+                return
+            answer = interpret(frame)
+            if answer is not None:
+                self._answer(*answer, now)
+
+    def _answer(self, port: int, tryno: int, verdict: Verdict, now: float) -> None:
+        known = self.done.get(port)
+        if known is not None and known.reason != self.silence[1]:
+            return  # a duplicate
+        if port not in self.tries or tryno >= self.tries[port]:
+            return  # not a probe we sent (cannot happen with a valid cookie)
+        rtt: float | None = None
+        if tryno == self.tries[port] - 1:  # the latest copy: its RTT is unambiguous
+            rtt = max(0.0, now - self.last_sent[port])
+            self.rto.sample(rtt)
+        if self.waiting.get(port) == tryno:
+            del self.waiting[port]
+        counted = tryno - self.free.get(port, 0)
+        if counted > self.best_try:
+            self.best_try = counted  # evidence of loss: other silent ports get a try more
+        if self.icmp_limited is not None and self.icmp_limited(verdict):
+            if tryno == 0:
+                bisect.insort(self.icmp_ranks, self.order[port])
+            elif self.paced_at is not None and self.free.get(port, 0) > 0:
+                self.rescued.append(port)
+        self.done[port] = PortResult(port, verdict[0], verdict[1], rtt, self.tries[port])
+
+    def _expire(self, now: float) -> None:
+        rto = self.rto.rto
+        timeouts = self.timeouts
+        while timeouts and timeouts[0][0] + rto <= now:
+            _, port, tryno = timeouts.popleft()
+            if self.waiting.get(port) != tryno:
+                continue  # answered, or a newer copy is out
+            del self.waiting[port]
+            if self.icmp_limited is not None and self.paced_at is None and tryno == 0:
+                self._maybe_pace(port, now)
+            counted = self.tries[port] - self.free.get(port, 0)
+            if counted < allowed_tries(self.max_retries, self.best_try):
+                self.retry.append((port, tryno + 1))
+            else:
+                self.done[port] = PortResult(port, *self.silence, None, self.tries[port])
+
+    def _maybe_pace(self, port: int, now: float) -> None:
+        """Silence after ICMP answers, the way a token bucket empties: slow down.
+
+        Linux sends a burst of ICMP errors to one peer, then about one a second
+        (net.ipv4.icmp_ratelimit).  So a silent probe sent *after* the ICMP answers stopped
+        (at most one later probe answered: a refilled token) is probably a rate-limited
+        answer, not a filter.  From here on probes are paced at the template's maximum UDP
+        scan delay and earlier tries are free.  A filtered port that merely follows closed
+        ones costs paced retries, never a wrong verdict.
+        """
+        if not self.icmp_ranks:
+            return
+        rank = self.order[port]
+        later = len(self.icmp_ranks) - bisect.bisect_right(self.icmp_ranks, rank)
+        if later > 1:
+            return
+        self.paced_at = now
+        self.delay = max(self.delay, self.tpl.max_udp_delay)
+        for other, sent in self.tries.items():
+            if other not in self.done:
+                self.free[other] = sent
+
+    def result(self, target: str, address: str, scan_type: str) -> ScanResult:
+        ports = [self.done[p] for p in self.ports]
+        return ScanResult(target, address, scan_type, ports, self.elapsed, self.probes)

@@ -1,0 +1,97 @@
+"""Linux's ICMP rate limits, why they slow UDP scans, and the lab switch that lifts them.
+
+Linux sends ICMP errors sparingly (ip-sysctl.rst, ``net/ipv4/icmp.c``), per network
+namespace:
+
+- ``net.ipv4.icmp_ratelimit`` (default 1000 ms): for the ICMP types in
+  ``net.ipv4.icmp_ratemask`` (default 6168 = 0x1818: destination unreachable, source quench,
+  time exceeded, parameter problem) at most one message a second to each peer, from a token
+  bucket that holds up to six (``XRLIM_BURST_FACTOR``): a burst of 6, then 1 a second;
+- ``net.ipv4.icmp_msgs_per_sec`` (1000) and ``icmp_msgs_burst`` (50): a bucket shared by all
+  peers, for the same types.
+
+A closed UDP port answers with an ICMP port unreachable, so a UDP scan of Linux gets six
+quick "closed" answers and then silence that looks like open|filtered.  nmap's man page: "a
+Linux-style limit of one packet per second makes a 65,536-port scan take more than 18 hours".
+The scan (:class:`wirelab.recon.timing.ProbeLoop`) notices silence that follows ICMP answers
+the way an emptied bucket does, paces its probes at one a second and retries the silent
+ports; :func:`explain` turns what happened into sentences for ``ScanResult.notes``.
+
+In the lab the limit can be lifted on one host, for the lesson to show both:
+:func:`lift_icmp_ratelimit` runs ``sysctl -w`` *inside* that host's network namespace (the
+sysctls are per namespace; the root namespace is never touched).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wirelab.errors import LabError
+from wirelab.recon.states import Reason, Verdict
+
+if TYPE_CHECKING:
+    from wirelab.lab.lab import Host
+    from wirelab.recon.timing import ProbeLoop
+
+ICMP_REASONS = frozenset({Reason.PORT_UNREACH, Reason.NET_UNREACH, Reason.HOST_UNREACH,
+                          Reason.PROTO_UNREACH, Reason.NET_PROHIBITED,
+                          Reason.HOST_PROHIBITED, Reason.ADMIN_PROHIBITED})
+
+LIFTED = {
+    "net.ipv4.icmp_ratelimit": "0",  # 0: no per-peer limit
+    "net.ipv4.icmp_msgs_per_sec": "100000",  # the shared bucket: far beyond a lab scan
+    "net.ipv4.icmp_msgs_burst": "100000",
+}
+REQUIRED = "net.ipv4.icmp_ratelimit"
+
+
+def from_icmp(verdict: Verdict) -> bool:
+    """Whether a verdict came from an ICMP error (which the target may have rate-limited)."""
+    return verdict[1] in ICMP_REASONS
+
+
+def explain(loop: ProbeLoop, address: str) -> list[str]:
+    """Sentences for ``ScanResult.notes`` about rate limiting seen during the scan."""
+    if loop.paced_at is None:
+        return []
+    delay = loop.delay
+    if loop.rescued:
+        return [f"{address} rate-limits its ICMP errors: {len(loop.rescued)} port(s) stayed "
+                f"silent until wirelab slowed down, then answered with ICMP (Linux sends a "
+                f"burst of 6 destination unreachables, then 1 a second per peer: "
+                f"net.ipv4.icmp_ratelimit=1000 ms), so probes were paced at one every "
+                f"{delay:g} s, as nmap does; in the lab, lift the limit on the target "
+                f"(sysctl -w net.ipv4.icmp_ratelimit=0 inside it) to scan at full speed."]
+    return [f"Silence after ICMP answers from {address} looked like an ICMP rate limit, so "
+            f"the silent ports were retried at one probe every {delay:g} s; none answered, "
+            f"so they are open|filtered and the limit, if any, did not change the result."]
+
+
+def read_icmp_limits(host: Host) -> dict[str, str]:
+    """The ICMP rate-limit sysctls of ``host`` (its own network namespace)."""
+    names = [REQUIRED, "net.ipv4.icmp_ratemask", "net.ipv4.icmp_msgs_per_sec",
+             "net.ipv4.icmp_msgs_burst"]
+    values: dict[str, str] = {}
+    for name in names:
+        done = host.run(["sysctl", "-n", name], timeout=10)
+        if done.returncode == 0:
+            values[name] = done.stdout.strip()
+    return values
+
+
+def lift_icmp_ratelimit(host: Host) -> dict[str, str]:
+    """Lift the ICMP rate limits inside lab host ``host``; return what was set.
+
+    Only ``net.ipv4.icmp_ratelimit`` is required (the per-peer limit behind the 1/s); the
+    shared bucket is raised where this kernel has it per namespace.  Raises
+    :class:`wirelab.errors.LabError` if the required one cannot be set.
+    """
+    applied: dict[str, str] = {}
+    for name, value in LIFTED.items():
+        done = host.run(["sysctl", "-w", f"{name}={value}"], timeout=10)
+        if done.returncode == 0:
+            applied[name] = value
+        elif name == REQUIRED:
+            reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
+            raise LabError(f"cannot lift the ICMP rate limit in {host.name}: {reason}")
+    return applied

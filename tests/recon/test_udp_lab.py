@@ -1,0 +1,98 @@
+"""The UDP scan against a lab host, compared port by port with nmap -sU, with Linux's ICMP
+rate limit lifted on the target (the lab switch) and, quickly, with it in place."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from wirelab.lab.lab import Host, Lab
+from wirelab.recon.ratelimit import lift_icmp_ratelimit, read_icmp_limits
+
+SERVER = "198.18.0.20"
+# 53: the lab's DNS (open: it answers the DNS probe); 161 DROP -> open|filtered;
+# 162 REJECT admin-prohibited -> filtered; 1000-1007: nothing listens -> closed.
+RULES = [
+    ["-p", "udp", "--dport", "161", "-j", "DROP"],
+    ["-p", "udp", "--dport", "162", "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"],
+]
+PORTS = "53,161,162,1000-1007"
+EXPECTED = {53: "open", 161: "open|filtered", 162: "filtered",
+            **{p: "closed" for p in range(1000, 1008)}}
+REASONS = {53: "udp-response", 161: "no-response", 162: "admin-prohibited", 1000: "port-unreach"}
+
+SCAN = """
+import json, sys
+from wirelab.recon.ports import parse_ports
+from wirelab.recon.scan import scan
+r = scan(sys.argv[1], parse_ports(sys.argv[2]), "udp")
+print(json.dumps({"ports": {p.port: [str(p.state), str(p.reason), p.tries] for p in r.ports},
+                  "notes": r.notes, "elapsed": r.elapsed}))
+"""
+
+
+def _run(host: Host, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    done = host.run(argv, timeout=120)
+    assert done.returncode == 0, f"{argv}: {done.stderr}"
+    return done
+
+
+def _firewall(lab: Lab) -> Host:
+    server = lab.host("server")
+    for rule in RULES:
+        _run(server, ["iptables", "-w", "-A", "INPUT", *rule])
+    return server
+
+
+def wirelab_udp(client: Host) -> dict[str, object]:
+    result: dict[str, object] = json.loads(_run(client, [sys.executable, "-c", SCAN, SERVER,
+                                                          PORTS]).stdout)
+    return result
+
+
+def nmap_udp(client: Host) -> dict[int, str]:
+    done = _run(client, ["nmap", "-sU", "-T4", "-Pn", "-n", "--reason", "-p", PORTS,
+                         "-oX", "-", SERVER])
+    root = ET.fromstring(done.stdout)
+    return {int(p.get("portid", "0")): p.find("state").get("state", "")  # type: ignore[union-attr]
+            for p in root.iter("port")}
+
+
+@pytest.mark.lab
+def test_udp_states_match_nmap_with_limit_lifted(lab: Lab) -> None:
+    server = _firewall(lab)
+    applied = lift_icmp_ratelimit(server)
+    assert applied["net.ipv4.icmp_ratelimit"] == "0"
+    assert read_icmp_limits(server)["net.ipv4.icmp_ratelimit"] == "0"  # in its namespace
+    client = lab.host("client")
+    ours = wirelab_udp(client)
+    ports = ours["ports"]
+    assert isinstance(ports, dict)
+    states = {int(p): v[0] for p, v in ports.items()}
+    assert states == EXPECTED
+    assert {p: ports[str(p)][1] for p in REASONS} == REASONS
+    assert states == nmap_udp(client)
+    assert ours["notes"] == []  # nothing was rate-limited
+    assert ports["1000"][2] == 1  # closed ports answered at once: no retransmission
+
+
+@pytest.mark.lab
+def test_udp_rate_limit_explained(lab: Lab) -> None:
+    server = _firewall(lab)
+    assert read_icmp_limits(server)["net.ipv4.icmp_ratelimit"] == "1000"  # Linux's default
+    ours = wirelab_udp(lab.host("client"))
+    ports = ours["ports"]
+    assert isinstance(ports, dict)
+    # still exact: the silent closed ports were retried slowly until they answered ...
+    assert {int(p): v[0] for p, v in ports.items()} == EXPECTED
+    # ... some only after a retransmission (the ICMP burst is 6, 9 ICMP errors were due) ...
+    assert max(v[2] for p, v in ports.items() if int(p) >= 1000) > 1
+    # ... and the result says why it was slow
+    notes = ours["notes"]
+    assert isinstance(notes, list) and len(notes) == 1
+    assert "rate-limits its ICMP errors" in notes[0]
+    assert "net.ipv4.icmp_ratelimit" in notes[0]
