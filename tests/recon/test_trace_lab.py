@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from wirelab.lab.fixtures import MakeLab
 from wirelab.lab.lab import Host, Lab, unique_name
 from wirelab.lab.topology import line
 
@@ -177,3 +178,17 @@ def test_report_rounds(chain: Lab) -> None:
     assert all(h["sent"] == 3 and h["received"] == 3 and h["loss_pct"] == 0.0
                for h in data["hops"])
     assert all(0 < h["best"] <= h["avg"] <= h["wrst"] for h in data["hops"])
+
+
+@pytest.mark.lab
+def test_names_from_the_lab_dns(make_lab: MakeLab) -> None:
+    """The default lab has a DNS server (on server): names come from its PTR records."""
+    lab = make_lab("default")
+    for name in ("router", "remote"):
+        run(lab.host(name), ["sysctl", "-qw", "net.ipv4.icmp_ratelimit=0"])
+    client = lab.host("client")
+    theirs = normal(run(client, ["traceroute", "remote"]))
+    ours = normal(wirelab(client, "remote"))
+    assert ours == theirs
+    assert ours[1:] == [" 1  router.lab (198.18.0.1)  T ms  T ms  T ms",
+                        " 2  remote.lab (198.18.1.10)  T ms  T ms  T ms"]
