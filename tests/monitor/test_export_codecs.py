@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import struct
+from collections import Counter
 
 import pytest
 
@@ -190,3 +192,64 @@ def test_split_icmp_pairs_and_others() -> None:
 def test_history_flags_reads_case_as_direction() -> None:
     assert history_flags("ShAdFr", True) == 0x02 | 0x10 | 0x01
     assert history_flags("ShAdFr", False) == 0x12 | 0x10 | 0x04
+
+
+# --- properties ----------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_v4 = st.ip_addresses(v=4).map(str)
+# the text form socket.inet_ntop gives, as flows and collectors write addresses
+_v6 = st.ip_addresses(v=6).map(lambda a: socket.inet_ntop(socket.AF_INET6, a.packed))
+_u16 = st.integers(0, 0xFFFF)
+_u32 = st.integers(0, 0xFFFFFFFF)
+
+
+@st.composite
+def uniflows(draw: st.DrawFn, v6: bool = False) -> UniFlow:
+    addr = _v6 if v6 else _v4
+    first = draw(st.integers(T0, T0 + 10**9))
+    return UniFlow(draw(addr), draw(addr), draw(_u16), draw(_u16), draw(st.integers(0, 255)),
+                   draw(_u32), draw(_u32), first, first + draw(st.integers(0, 10**8)),
+                   draw(st.integers(0, 255)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(uniflows(), min_size=1, max_size=70))
+def test_v5_round_trip_property(flows: list[UniFlow]) -> None:
+    exp = netflow5.Exporter()
+    out = [f for g in exp.datagrams(flows) for f in netflow5.decode(g)[1]]
+    assert out == flows
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(uniflows(), uniflows(v6=True)), min_size=1, max_size=70),
+       st.integers(1, 5))
+def test_ipfix_round_trip_property(flows: list[UniFlow], every: int) -> None:
+    exp = ipfix.Exporter(template_every=every)
+    dec = ipfix.Decoder()
+    out = [f for m in exp.messages_for(flows) for f in dec.decode(m).flows]
+    assert Counter(out) == Counter(flows)  # IPv4 and IPv6 go in separate data sets
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_decoders_raise_only_decode_errors(data: bytes) -> None:
+    for decode in (netflow5.decode, ipfix.Decoder().decode):
+        try:
+            decode(data)
+        except DecodeError:
+            pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_ipfix_decoder_after_a_template_raises_only_decode_errors(tail: bytes) -> None:
+    dec = ipfix.Decoder()
+    dec.decode(ipfix.Exporter().message([uni(0)]))
+    header = struct.pack("!HHIII", 10, 16 + len(tail), 0, 0, 0)
+    try:
+        dec.decode(header + tail)
+    except DecodeError:
+        pass

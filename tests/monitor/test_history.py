@@ -193,3 +193,30 @@ def test_parse_time_forms() -> None:
     assert q.parse_time("2025-11-25T15:00+01:00") == t
     assert q.parse_time(str(t.timestamp())) == t
     assert q.parse_time("2h", now=t.timestamp() + 7200) == t
+
+
+def test_buffers_stay_bounded_across_many_hours(two_hours: tuple, tmp_path: Path) -> None:
+    """At most ``max_open`` hours open and ``batch_rows`` rows buffered each: flat memory.
+
+    Records are replayed over 12 hours, out of order at the seams, so hours are closed and
+    opened again (a second file for the same hour); nothing is lost.
+    """
+    _, records = two_hours
+    replay = []
+    for i, r in enumerate(records[:1200]):
+        r = dict(r)
+        r["ts"] = float(r["ts"]) + 3600 * ((i // 100) % 12) + (3600 * 3 if i % 97 == 0 else 0)
+        replay.append(r)
+    w = HistoryWriter(tmp_path, batch_rows=16, max_open=2)
+    for r in replay:
+        w.add(r)
+        assert len(w._open) <= 2
+        assert all(len(p.rows) < 16 for p in w._open.values())
+    w.close()
+    per_hour = Counter(partition_of(float(r["ts"])) for r in replay)
+    assert len(per_hour) >= 12
+    files_per_hour = Counter(f.parent for f in w.files)
+    assert max(files_per_hour.values()) > 1  # an hour reopened got a new file, not a rewrite
+    con = q.connect(tmp_path)
+    _, rows = q.run(con, "SELECT date, hour, count(*) FROM flows GROUP BY ALL")
+    assert {(d.isoformat(), h): n for d, h, n in rows} == dict(per_hour)

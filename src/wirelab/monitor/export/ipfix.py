@@ -60,6 +60,9 @@ def template_set() -> bytes:
     return SET_HEADER.pack(TEMPLATE_SET, SET_HEADER.size + len(body)) + body
 
 
+_TEMPLATE_SET = template_set()
+
+
 class Exporter:
     """Packs :class:`UniFlow` records into IPFIX messages (sans-IO: returns bytes).
 
@@ -102,7 +105,7 @@ class Exporter:
 
     def _size(self, counts: dict[int, int]) -> int:
         """Bytes of the next message with ``counts`` records per template."""
-        size = HEADER.size + (len(template_set()) if self._template_due() else 0)
+        size = HEADER.size + (len(_TEMPLATE_SET) if self._template_due() else 0)
         return size + sum(SET_HEADER.size + n * _DATA[t].size for t, n in counts.items() if n)
 
     def _template_due(self) -> bool:
@@ -110,7 +113,7 @@ class Exporter:
 
     def message(self, flows: list[UniFlow]) -> bytes:
         """One message: templates if due, then a data set per template used."""
-        sets = [template_set()] if self._template_due() else []
+        sets = [_TEMPLATE_SET] if self._template_due() else []
         for tid in (TEMPLATE_V4, TEMPLATE_V6):
             records = [_pack(tid, f) for f in flows if _tid(f) == tid]
             if records:
@@ -151,11 +154,15 @@ class Message:
     templates: list[int] = field(default_factory=list)
 
 
+_ADDRESSES = frozenset({8, 12, 27, 28})
+
+
 class Decoder:
     """Decodes messages, remembering templates per observation domain (as a collector must).
 
-    Only the element ids this module exports are understood; a template with any other
-    element is remembered but its records are skipped, never misread.
+    Only the element ids this module exports are understood; other elements are stepped over
+    by their length, and a record without the counters and times is skipped.  Variable-length
+    fields (length 65535, RFC 7011 section 7) and enterprise elements are refused.
     """
 
     def __init__(self) -> None:
@@ -187,6 +194,8 @@ class Decoder:
         ids, pos = [], 0
         while pos + 4 <= len(body):
             tid, count = struct.unpack_from("!HH", body, pos)
+            if tid < 256:
+                raise DecodeError("IPFIX", "template id", offset + pos, f"{tid} < 256")
             pos += 4
             fields = []
             for _ in range(count):
@@ -195,6 +204,9 @@ class Decoder:
                 ie, size = struct.unpack_from("!HH", body, pos)
                 if ie & 0x8000:
                     raise DecodeError("IPFIX", "enterprise element", offset + pos, str(ie))
+                if ie in _ADDRESSES and size not in (4, 16) or size == 0xFFFF:
+                    raise DecodeError("IPFIX", "field length", offset + pos + 2,
+                                      f"{size} for element {ie}")
                 fields.append((ie, size))
                 pos += 4
             self.templates[(domain, tid)] = tuple(fields)
@@ -206,6 +218,8 @@ class Decoder:
         if fields is None:
             return []  # data before its template: a collector must drop it (RFC 7011 8)
         size = sum(n for _, n in fields)
+        if size == 0:
+            return []
         flows = []
         for start in range(0, len(body) - size + 1, size):
             values: dict[int, int | str] = {}
@@ -213,7 +227,7 @@ class Decoder:
             for ie, n in fields:
                 raw = body[pos:pos + n]
                 pos += n
-                if ie in (8, 12, 27, 28):
+                if ie in _ADDRESSES:
                     values[ie] = socket.inet_ntop(socket.AF_INET6 if n == 16 else
                                                   socket.AF_INET, raw)
                 else:
