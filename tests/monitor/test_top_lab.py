@@ -125,3 +125,35 @@ def _tshark_rtts(pcap: Path) -> dict[str, float]:
         if rtt:
             rtts.setdefault(dst if src == SERVER else src, float(rtt) * 1000)
     return rtts
+
+
+@pytest.mark.lab
+def test_retransmissions_and_out_of_order_equal_tsharks_under_loss(lab: Lab,
+                                                                   tmp_path: Path) -> None:
+    """netem drops 3% each way: the kernel's TCP retransmits (some fast, after duplicate
+    ACKs) and the receiver's capture sees later segments first.  Per flow, the counts of
+    retransmitted and out-of-order segments equal tshark's tcp.analysis flags."""
+    client = lab.host("client")
+    lab.link("client", "server").shape(loss="3%")
+    pcap = tmp_path / "client.pcap"
+    with lab.capture("client", pcap, bpf=FILTER) as cap:
+        for _ in range(2):
+            got = client.run(["curl", "-s", "-o", "/dev/null", "-w", "%{size_download}",
+                              f"http://{SERVER}/bytes/1000000"], timeout=60)
+            assert got.returncode == 0 and got.stdout == "1000000", got.stderr
+        cap.stop()
+    done = subprocess.run([sys.executable, "-m", "wirelab", "top", "-r", str(pcap), "--json"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    ours = {int(f["orig"].rsplit(":", 1)[1]): (f["retransmissions"], f["out_of_order"])
+            for f in json.loads(done.stdout)["flows"]}
+    theirs = {port: (_flagged(pcap, "tcp.analysis.retransmission", port),
+                     _flagged(pcap, "tcp.analysis.out_of_order", port)) for port in ours}
+    assert len(ours) == 2 and ours == theirs
+    assert sum(r for r, _ in ours.values()) > 0  # 3% of ~1,400 segments: surely some
+
+
+def _flagged(pcap: Path, field: str, port: int) -> int:
+    out = subprocess.run(["tshark", "-n", "-r", str(pcap), "-Y", f"{field} && tcp.port == {port}",
+                          "-T", "fields", "-e", "frame.number"], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    return len(out.split())

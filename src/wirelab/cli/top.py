@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     "--window, repeated), shown in bits per second as iftop does; --json gives bytes per "
     "second and byte totals.  Bytes are frame lengths, as tshark's conversation tables.  "
     "Flows show TCP's initial RTT (SYN to the handshake's ACK, tshark's "
-    "tcp.analysis.initial_rtt) and retransmitted segments.  Keys in the live view: s sort "
+    "tcp.analysis.initial_rtt), retransmitted and out-of-order segments (tshark's rules).  "
+    "Keys in the live view: s sort "
     "(cycles windows and total), p pause, q quit.  For scripts: --once prints one snapshot "
     "after --interval seconds; --duration S after S seconds; --json as JSON.  -r FILE replays "
     "a capture file and prints the snapshot at its end.",
@@ -224,10 +225,11 @@ class _View:
                        [[p["protocol"], "", str(p["packets"]), size(p["total_bytes"]),
                          *rates(p)] for p in snap["protocols"]])
         flows = table("Flows", ["originator", "responder", "proto", "packets", "total",
-                                "RTT ms", "retrans", *windows],
+                                "RTT ms", "retrans", "ooo", *windows],
                       [[f["orig"], f["resp"], f["proto"], str(f["packets"]),
                         size(f["total_bytes"]),
                         f"{f['rtt_ms']:.3f}" if f["rtt_ms"] is not None else "-",
                         str(f["retransmissions"]) if f["retransmissions"] is not None else "-",
+                        str(f["out_of_order"]) if f["out_of_order"] is not None else "-",
                         *rates(f)] for f in snap["flows"]])
         return Group(head, hosts, convs, ports, protos, flows)

@@ -9,11 +9,14 @@ protocols -- plus the flows themselves, where TCP shows two health signs:
   ACK), what tshark calls ``tcp.analysis.initial_rtt``.  Seen from the client it is one
   network round trip plus the server's answer time; from the server, the round trip to the
   client; from a tap in between, both halves of the path.
-- **retransmissions**: a segment carrying data (or a SYN or FIN) that starts before the
-  highest sequence number already seen that way, except a keep-alive (one byte or none, one
-  below it): tshark's basic ``tcp.analysis.retransmission`` rule, without its
-  out-of-order/fast/spurious refinements (RFC 9293 section 3.4 for the sequence space,
-  compared modulo 2**32).
+- **retransmissions** and **out-of-order** segments, as tshark tells them apart
+  (packet-tcp.c, tcp_analyze_sequence_number): a segment carrying data (or a SYN or FIN)
+  that starts before the highest sequence number already seen that way, unless it is a
+  keep-alive (one byte or none, one below it), is *out of order* when it comes less than the
+  initial RTT (3 ms before the handshake is seen) after the segment that last advanced that
+  highest number and does not end exactly there, and a *retransmission* otherwise
+  (``tcp.analysis.retransmission``, which includes tshark's fast retransmissions).  Sequence
+  numbers are compared modulo 2**32 (RFC 9293 section 3.4).
 
 Bytes are frame lengths on the wire (what tshark's conversation and endpoint tables add up).
 Time is the packets' own (capture) time, so a capture file replays exactly as it was live.
@@ -41,9 +44,14 @@ DEFAULT_WINDOWS = (2.0, 10.0, 40.0)
 """iftop's three averaging periods."""
 MAX_KEYS = 65536
 MAX_FLOWS = 65536
+OOO_NS = 3_000_000
+"""tshark's out-of-order threshold before the initial RTT is known: 3 ms."""
+FAST_RETRANSMISSION_NS = 20_000_000
+"""tshark: a retransmission within 20 ms of two or more duplicate ACKs is a fast one."""
 FLOW_IDLE_NS = 120 * NS
 """A flow silent this long is forgotten (its bytes stay in the host/port/protocol totals)."""
-_SEQ = struct.Struct("!4xI").unpack_from
+_SEQ_ACK = struct.Struct("!4xII").unpack_from
+_WINDOW = struct.Struct("!14xH").unpack_from
 _FLAGS = struct.Struct("!13xB").unpack_from
 _OFF = struct.Struct("!12xB").unpack_from
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
@@ -57,7 +65,13 @@ class _Dir:
     """One direction of a TCP flow: the sequence space seen so far."""
 
     next_seq: int | None = None  # highest seq + len (+1 for SYN/FIN) seen
+    next_ns: int = 0  # when next_seq last advanced
+    last_ack: int | None = None
+    last_ack_ns: int = 0
+    window: int | None = None
+    dupacks: int = 0
     retransmissions: int = 0
+    out_of_order: int = 0
 
 
 @dataclass
@@ -300,11 +314,12 @@ class TopModel:
             "orig": _endpoint(f.orig, ports), "resp": _endpoint(f.resp, ports),
             "packets": f.packets, "total_bytes": f.bytes, "rate": rates(key),  # type: ignore[operator]
             "rtt_ms": f.rtt_ns / 1e6 if f.rtt_ns is not None else None,
-            "retransmissions": None,
+            "retransmissions": None, "out_of_order": None,
         }
-        if f.proto == TCP and f.fwd is not None:
-            row["retransmissions"] = f.fwd.retransmissions + (f.rev.retransmissions
-                                                              if f.rev else 0)
+        if f.proto == TCP:
+            sides = [d for d in (f.fwd, f.rev) if d is not None]
+            row["retransmissions"] = sum(d.retransmissions for d in sides)
+            row["out_of_order"] = sum(d.out_of_order for d in sides)
         return row
 
 
@@ -351,17 +366,46 @@ def _tcp(flow: FlowState, keys: Keys, data: bytes | memoryview, flags: int, ts_n
             flow.fwd = side
         else:
             flow.rev = side
-    seq = _SEQ(data, keys.l4)[0]
+    seq, ack = _SEQ_ACK(data, keys.l4)
     length = max(keys.l4_end - keys.l4 - (_OFF(data, keys.l4)[0] >> 4) * 4, 0)
-    length += (1 if flags & _SYN else 0) + (1 if flags & _FIN else 0)
-    end = (seq + length) & 0xFFFFFFFF
-    if side.next_seq is None:
-        side.next_seq = end
+    seg_len = length + (1 if flags & _SYN else 0) + (1 if flags & _FIN else 0)
+    end = (seq + seg_len) & 0xFFFFFFFF
+    if side.next_seq is not None:
+        behind = (side.next_seq - seq) & 0xFFFFFFFF
+        if seg_len and 0 < behind < 1 << 31:
+            _classify(flow, side, flow.rev if forward else flow.fwd, seq, end, behind,
+                      seg_len, flags, ts_ns)
+    _track_acks(side, seq, ack, length, flags, _WINDOW(data, keys.l4)[0], ts_ns)
+    if side.next_seq is None or 0 < ((end - side.next_seq) & 0xFFFFFFFF) < 1 << 31:
+        side.next_seq, side.next_ns = end, ts_ns
+
+
+def _classify(flow: FlowState, side: _Dir, other: _Dir | None, seq: int, end: int,
+              behind: int, seg_len: int, flags: int, ts_ns: int) -> None:
+    """A segment starting below the highest sequence number seen: keep-alive, fast
+    retransmission, out of order or retransmission, in tshark's order of tests."""
+    if seg_len <= 1 and behind == 1 and not flags & (_SYN | _FIN):
+        return  # keep-alive
+    if other is not None and other.dupacks >= 2 and other.last_ack == seq \
+            and ts_ns - other.last_ack_ns < FAST_RETRANSMISSION_NS:
+        side.retransmissions += 1  # a fast retransmission, after duplicate ACKs
         return
-    behind = (side.next_seq - seq) & 0xFFFFFFFF
-    if length and 0 < behind < 1 << 31 and flags & _RST == 0:
-        keepalive = length <= 1 and behind == 1 and not flags & (_SYN | _FIN)
-        if not keepalive:
-            side.retransmissions += 1
-    if ((end - side.next_seq) & 0xFFFFFFFF) < 1 << 31:
-        side.next_seq = end
+    threshold = flow.rtt_ns if flow.rtt_ns else OOO_NS
+    if ts_ns - side.next_ns < threshold and side.next_seq != end:
+        side.out_of_order += 1
+    else:
+        side.retransmissions += 1
+
+
+def _track_acks(side: _Dir, seq: int, ack: int, length: int, flags: int, window: int,
+                ts_ns: int) -> None:
+    """Duplicate ACKs as tshark counts them: no data, the same window (not zero), the same
+    ACK number, at the next sequence number, no SYN, FIN or RST."""
+    if not flags & _ACK:
+        return
+    if length == 0 and window and window == side.window and seq == side.next_seq \
+            and ack == side.last_ack and not flags & (_SYN | _FIN | _RST):
+        side.dupacks += 1
+    elif ack != side.last_ack:
+        side.dupacks = 0
+    side.last_ack, side.last_ack_ns, side.window = ack, ts_ns, window
