@@ -142,3 +142,49 @@ def test_live_once_on_loopback() -> None:
     assert snap["interface"] == "lo" and snap["kernel_drops"] == 0
     assert 0.4 <= snap["elapsed"] <= 5  # measured from when the capture was armed
     assert "capturing on lo" in done.stderr
+
+
+def test_keys_in_a_terminal() -> None:
+    """In a pseudo-terminal: s moves the sort to the next window, p pauses, q quits."""
+    if os.geteuid() != 0:
+        pytest.skip("a live capture needs CAP_NET_RAW")
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "wirelab", "top", "-i", "lo", "--interval",
+                             "0.1", "--duration", "30"], stdin=slave, stdout=slave,
+                            stderr=subprocess.PIPE, close_fds=True,
+                            env={**os.environ, "TERM": "xterm"})
+    os.close(slave)
+    seen = b""
+
+    def read_until(text: bytes, timeout: float = 10.0) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while text not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        assert text in seen, seen[-500:]
+
+    try:
+        read_until(b"sorted by 10s")
+        os.write(master, b"s")
+        read_until(b"sorted by 40s")
+        os.write(master, b"p")
+        read_until(b"[PAUSED]")
+        os.write(master, b"q")
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+        os.close(master)
