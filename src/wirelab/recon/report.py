@@ -212,6 +212,8 @@ def to_json(result: ScanResult) -> dict[str, Any]:
         "protocol": proto,
         "elapsed": round(result.elapsed, 6),
         "probes_sent": result.probes_sent,
+        "timing": getattr(result, "timing", None),
+        "max_retries": getattr(result, "max_retries", None),
         "latency": result.latency,
         "not_shown": [{"state": s, "reason": r, "count": n}
                       for s in hidden_states(result.ports)
