@@ -76,10 +76,10 @@ def up(spec: str | None, topology: str, name: str, no_services: bool, as_json: b
                f"{len(plan.hosts)} hosts) in {elapsed:.2f} s")
     for host in plan.hosts[:20]:
         addrs = ", ".join(f"{i.name} {i.address}" for i in plan.interfaces[host])
-        spec = plan.topology.hosts[host]
-        notes = list(spec.services) if not no_services else []
-        if spec.firewall:
-            notes.append(f"{len(spec.firewall)} firewall rule{'s' * (len(spec.firewall) > 1)}")
+        rules = len(plan.topology.hosts[host].firewall)
+        notes = list(plan.topology.hosts[host].services) if not no_services else []
+        if rules:
+            notes.append(f"{rules} firewall rule{'s' * (rules > 1)}")
         click.echo(f"  {host:<8} {addrs}" + (f"  [{', '.join(notes)}]" if notes else ""))
     if len(plan.hosts) > 20:
         click.echo(f"  ... and {len(plan.hosts) - 20} more (wirelab lab status)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from wirelab.errors import LabError
@@ -167,7 +167,7 @@ class Host:
             result.check_returncode()
         return result
 
-    def sysctl(self, settings: dict[str, object] | None = None,
+    def sysctl(self, settings: Mapping[str, object] | None = None,
                keys: Sequence[str] = ()) -> dict[str, str | None]:
         """Set ``settings`` in this host's namespace (recorded), or read ``keys``.
 

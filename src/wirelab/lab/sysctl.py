@@ -57,7 +57,7 @@ MULTIPATH_L4 = {MULTIPATH_HASH: "3", MULTIPATH_FIELDS: "0x0037"}
 def check_key(key: str, where: str) -> str:
     """A dotted key under ``net.``, e.g. ``net.ipv4.icmp_ratelimit`` (no path tricks)."""
     if not KEY.match(key) or ".." in key:
-        raise LabError(f"{where}: sysctl {key!r}: only per-namespace settings under net. "
+        raise LabError(f"{where}: {key!r}: only per-namespace settings under net. "
                        "(like net.ipv4.icmp_ratelimit) can be set in a lab host")
     return key
 
