@@ -148,9 +148,12 @@ _HEAD += "\n" + "-" * len(_HEAD)
 
 
 def _row(r: dict[str, object]) -> str:
-    orig = f"{r['id.orig_h']}:{r['id.orig_p']}"
-    resp = f"{r['id.resp_h']}:{r['id.resp_p']}"
+    orig, resp = _end(r["id.orig_h"], r["id.orig_p"]), _end(r["id.resp_h"], r["id.resp_p"])
     return (f"{orig:<46} {resp:<46} {r['proto']!s:<5} {r['service'] or '-'!s:<7} "
             f"{r['conn_state']!s:<7} {r['history'] or '-'!s:<12} {r['orig_pkts']:>6} "
             f"{r['orig_bytes']:>9} {r['resp_pkts']:>6} {r['resp_bytes']:>9} "
             f"{r['duration']:>10.6f}")
+
+
+def _end(host: object, port: object) -> str:
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
