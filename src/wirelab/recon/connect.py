@@ -1,96 +1,228 @@
 """The connect() scan (nmap ``-sT``): the kernel's TCP stack does the handshake.
 
-No privilege is needed.  Sockets are non-blocking and watched with a selector; how many are
-in flight at once is capped by the open-file limit (RLIMIT_NOFILE), keeping a margin for the
-process's other descriptors.  A connect() that has not finished after the time-out is
-abandoned and the port is filtered (no-response): in that time Linux itself retransmits the
-SYN once (its initial RTO is 1 s, RFC 6298 section 2.1), matching the SYN scan's single
-retransmission.
+No privilege is needed.  Each probe is a non-blocking ``connect()``; the sockets are watched
+with one epoll set.  connect() succeeding means open, refused (the peer's RST) closed, and
+anything else filtered (:func:`wirelab.recon.states.from_connect_errno`).
+
+Timing follows the template like the raw scans: a connect() still pending after one RTO
+(:class:`wirelab.recon.timing.RTOEstimator`, fed by the time each connect() took to settle)
+is abandoned and tried again while :func:`wirelab.recon.timing.allowed_tries` allows it
+(nmap's rule: one retransmission unless answers to retransmissions show loss), then the port
+is filtered (no-response), never closed.  The lab's RTT is tens of microseconds, so the RTO
+sits at the template's minimum (100 ms at -T4), well under Linux's own 1 s SYN
+retransmission: each connect() sends one SYN.
+
+How many connects are in flight is capped by the open-file limit (the soft RLIMIT_NOFILE,
+raised to the hard limit for the scan, less a margin for the process's other descriptors) and
+by the template's parallelism.  Expiry is first-in first-out (every probe has the same RTO),
+so checking it costs nothing per pending socket.  An open port's socket is closed with
+SO_LINGER {1, 0}, a RST instead of a FIN, so the target does not keep the connection, as nmap
+does; refused and abandoned sockets need nothing.
 """
 
 from __future__ import annotations
 
 import errno
 import resource
-import selectors
+import select
 import socket
 import struct
 import time
+from collections import deque
 
 from wirelab.recon import states
 from wirelab.recon.result import PortResult, Progress, ScanResult
-from wirelab.recon.timing import TEMPLATES, Template
+from wirelab.recon.timing import PROGRESS_EVERY, TEMPLATES, RTOEstimator, Template, allowed_tries
 
-TIMEOUT = 1.5
 FD_MARGIN = 32
+EXACT_FIRST = 8  # the first connects are settled at once: their RTTs are the latency shown
 MAX_PARALLEL = 4096
 LINGER_RST = struct.pack("ii", 1, 0)  # struct linger {l_onoff=1, l_linger=0}: RST on close
+_PENDING = (errno.EINPROGRESS, errno.EALREADY)
+_ONESHOT = select.EPOLLOUT | select.EPOLLONESHOT
 
 
 def parallelism() -> int:
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    """The connects allowed in flight: the open-file limit (soft raised to hard) less a margin."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, MAX_PARALLEL + FD_MARGIN) if hard != resource.RLIM_INFINITY else (
+        MAX_PARALLEL + FD_MARGIN)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
     return max(1, min(MAX_PARALLEL, soft - FD_MARGIN))
 
 
-def _start(sel: selectors.BaseSelector, address: str, port: int) -> int | None:
-    """Begin a connect(); return an errno if it finished at once (loopback often does)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setblocking(False)
-    # RST on close instead of FIN: like nmap, do not leave the target holding a connection.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
-    err = sock.connect_ex((address, port))
-    if err in (errno.EINPROGRESS, errno.EALREADY):
-        sel.register(sock, selectors.EVENT_WRITE, (port, time.monotonic()))
-        return None
-    sock.close()
-    return err
+class _Connects:
+    """The state of one connect scan."""
+
+    def __init__(self, address: str, ports: list[int], tpl: Template, max_retries: int,
+                 progress: Progress | None) -> None:
+        self.address = address
+        self.ports = ports
+        self.tpl = tpl
+        self.max_retries = max_retries
+        self.progress = progress
+        self.rto = RTOEstimator.for_template(tpl)
+        self.limit = min(parallelism(), tpl.max_parallelism or MAX_PARALLEL)
+        self.done: dict[int, PortResult] = {}
+        self.pending: dict[int, tuple[socket.socket, int, int, float]] = {}  # fd -> ...
+        self.expiry: deque[tuple[float, int, socket.socket]] = deque()
+        self.retry: deque[tuple[int, int]] = deque()
+        self.idle: list[socket.socket] = []  # sockets back in CLOSE state, registered
+        self.best_try = 0
+        self.probes = 0
+
+    def start(self, epoll: select.epoll, port: int, tryno: int) -> None:
+        sock = self.idle.pop() if self.idle else None
+        fresh = sock is None
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        began = time.monotonic()
+        err = sock.connect_ex((self.address, port))
+        self.probes += 1
+        if err in _PENDING:
+            fd = sock.fileno()
+            self.pending[fd] = (sock, port, tryno, began)
+            self.expiry.append((began, fd, sock))
+            # Armed after connect(): the event then reflects this connect's outcome.
+            if fresh:
+                epoll.register(fd, _ONESHOT)
+            else:
+                epoll.modify(fd, _ONESHOT)
+            return
+        # Finished at once (loopback often does).  The socket is not reused: its state
+        # after an immediate answer is not worth reasoning about.
+        if not fresh:
+            epoll.unregister(sock.fileno())
+        self.settle(sock, port, tryno, began, err, reuse=False)
+
+    def settle(self, sock: socket.socket, port: int, tryno: int, began: float, err: int,
+               *, reuse: bool, epoll: select.epoll | None = None) -> None:
+        rtt = time.monotonic() - began
+        if err == 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
+        if reuse and err != 0:
+            self.idle.append(sock)  # refused or unreachable: back to CLOSE, reusable
+        else:
+            if epoll is not None:
+                epoll.unregister(sock.fileno())
+            sock.close()
+        verdict = states.from_connect_errno(err)
+        if verdict == states.NO_ANSWER:  # an error that says nothing: treat as silence
+            self.silent(port, tryno)
+            return
+        self.rto.sample(rtt)
+        if tryno > self.best_try:
+            self.best_try = tryno  # answered only when retried: evidence of loss
+        self.done[port] = PortResult(port, verdict[0], verdict[1], rtt, tryno + 1)
+
+    def silent(self, port: int, tryno: int) -> None:
+        if tryno + 1 < allowed_tries(self.max_retries, self.best_try):
+            self.retry.append((port, tryno + 1))
+        else:
+            self.done[port] = PortResult(port, *states.NO_ANSWER, None, tryno + 1)
+
+    def expire(self, epoll: select.epoll, now: float) -> None:
+        rto = self.rto.rto
+        expiry, pending = self.expiry, self.pending
+        while expiry and expiry[0][0] + rto <= now:
+            _, fd, sock = expiry.popleft()
+            entry = pending.get(fd)
+            if entry is None or entry[0] is not sock:
+                continue  # settled already (and the descriptor perhaps reused)
+            del pending[fd]
+            epoll.unregister(fd)
+            sock.close()  # still in SYN-SENT: not reusable
+            self.silent(entry[1], entry[2])
+
+    def run(self) -> None:
+        total = len(self.ports)
+        fresh = 0
+        delay = self.tpl.scan_delay
+        next_start = 0.0
+        last_progress = time.monotonic()
+        pending = self.pending
+        with select.epoll() as epoll:
+            while len(self.done) < total:
+                now = time.monotonic()
+                while len(pending) < self.limit and now >= next_start:
+                    if self.retry:
+                        port, tryno = self.retry.popleft()
+                    elif fresh < total:
+                        port, tryno = self.ports[fresh], 0
+                        fresh += 1
+                    else:
+                        break
+                    self.start(epoll, port, tryno)
+                    if delay:
+                        next_start = time.monotonic() + delay
+                        break
+                    if self.probes <= EXACT_FIRST or self.probes % 256 == 0:
+                        self.poll(epoll, 0)  # settle what has answered, keep fds low
+                now = time.monotonic()
+                can_start = bool(self.retry or fresh < total) and len(pending) < self.limit
+                if can_start and now >= next_start:
+                    wait = 0.0
+                else:
+                    deadlines = [next_start] if can_start else []
+                    if self.expiry:
+                        deadlines.append(self.expiry[0][0] + self.rto.rto)
+                    wait = min(deadlines) - now if deadlines else 0.05
+                self.poll(epoll, max(0.0, wait))
+                now = time.monotonic()
+                self.expire(epoll, now)
+                if self.progress is not None and now - last_progress >= PROGRESS_EVERY:
+                    last_progress = now
+                    self.progress(len(self.done), total)
+        if self.progress is not None:
+            self.progress(len(self.done), total)
+
+    def poll(self, epoll: select.epoll, timeout: float) -> None:
+        pending = self.pending
+        for fd, _ in epoll.poll(timeout, 1024):
+            entry = pending.pop(fd, None)
+            if entry is None:
+                continue
+            sock, port, tryno, began = entry
+            # connect() again to the same address collects the outcome: it returns the
+            # pending error (and clears it) or 0 if connected, and moves a failed socket
+            # back to unconnected, so the next connect() can reuse it (Linux,
+            # __inet_stream_connect: "Connection was closed by RST, timeout, ICMP error").
+            # One system call instead of getsockopt(SO_ERROR) + close() + socket().
+            err = sock.connect_ex((self.address, port))
+            reuse = True
+            if err == errno.EISCONN:
+                err = 0
+            elif err in _PENDING:
+                # Still SYN-SENT: an ICMP error that arrived while connect() held the socket
+                # is only a "soft" error (tcp_v4_err; RFC 1122 4.2.3.9), kept for SO_ERROR.
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err == 0:  # nothing yet: wait on
+                    pending[fd] = entry
+                    epoll.modify(fd, _ONESHOT)
+                    continue
+                reuse = False
+            self.settle(sock, port, tryno, began, err, reuse=reuse, epoll=epoll)
 
 
 def connect_scan(target: str, address: str, ports: list[int], *,
                  tpl: Template = TEMPLATES[4], max_retries: int = 6,
-                 progress: Progress | None = None, timeout: float = TIMEOUT) -> ScanResult:
+                 progress: Progress | None = None) -> ScanResult:
     """connect()-scan ``ports`` of ``address`` (already checked against the scope)."""
     started = time.monotonic()
-    limit = parallelism()
-    done: dict[int, PortResult] = {}
-    queue = list(reversed(ports))
-    with selectors.DefaultSelector() as sel:
-        while queue or sel.get_map():
-            while queue and len(sel.get_map()) < limit:
-                port = queue.pop()
-                began = time.monotonic()
-                err = _start(sel, address, port)
-                if err is not None:
-                    done[port] = PortResult(port, *states.from_connect_errno(err),
-                                            time.monotonic() - began)
-            for key, _ in sel.select(timeout=0.05):
-                _finish(sel, key, done)
-            _expire(sel, done, timeout)
-    if progress is not None:
-        progress(len(done), len(ports))
-    results = [done[p] for p in ports]
-    return ScanResult(target, address, "connect", results, time.monotonic() - started,
-                      len(ports))
-
-
-def _finish(sel: selectors.BaseSelector, key: selectors.SelectorKey,
-            done: dict[int, PortResult]) -> None:
-    sock = key.fileobj
-    assert isinstance(sock, socket.socket)
-    port, began = key.data
-    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    sel.unregister(sock)
-    sock.close()
-    done[port] = PortResult(port, *states.from_connect_errno(err), time.monotonic() - began)
-
-
-def _expire(sel: selectors.BaseSelector, done: dict[int, PortResult], timeout: float) -> None:
-    now = time.monotonic()
-    for key in list(sel.get_map().values()):
-        port, began = key.data
-        if now - began >= timeout:
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
-            sel.unregister(sock)
+    run = _Connects(address, ports, tpl, max_retries, progress)
+    try:
+        run.run()
+    finally:
+        for sock, *_ in run.pending.values():
             sock.close()
-            done[port] = PortResult(port, *states.NO_ANSWER)
+        for sock in run.idle:
+            sock.close()
+    results = [run.done[p] for p in ports]
+    return ScanResult(target, address, "connect", results, time.monotonic() - started,
+                      run.probes)
+

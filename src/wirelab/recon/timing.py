@@ -154,6 +154,7 @@ class Prober(Protocol):
 
 
 BATCH = 64  # probes sent between two reads of the answers
+EXACT_FIRST = 8  # the first probes' answers are read right away: their RTTs are exact
 MAX_IN_FLIGHT = 8192  # dynamic parallelism: the cap on ports awaiting an answer
 PROGRESS_EVERY = 0.05  # seconds: progress() at most 20 times a second
 FRAME_SNAP = 256  # bytes read of a frame: up to the quoted transport header of an ICMP error
@@ -228,6 +229,8 @@ class ProbeLoop:
                     break
                 stamp = self._send(prober, port, tryno)
                 sent += 1
+                if self.probes <= EXACT_FIRST:
+                    self._drain(rx, prober)  # read at once: exact RTTs for the latency
                 if self.delay:
                     next_send = stamp + self.delay
                     break
