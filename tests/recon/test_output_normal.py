@@ -145,4 +145,7 @@ def test_nmap_services_table_when_present() -> None:
         pytest.skip("nmap is not installed: no nmap-services table")
     assert report.service(8080) == "http-proxy"
     assert report.service(53, "udp") == "domain"
-    assert report.service(4) == "unknown"  # nmap names no 4/tcp
+    assert report.service(4) == "unknown"  # nmap's table says "unknown" for 4/tcp
+    assert report.table_service(4) == "unknown"
+    assert report.service(60, "udp") == "unknown"  # and has no entry for 60/udp
+    assert report.table_service(60, "udp") is None

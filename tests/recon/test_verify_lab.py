@@ -105,3 +105,33 @@ def test_verify_errors(firewalled: Lab, monkeypatch: pytest.MonkeyPatch) -> None
         _lab_runner("198.18.9.9")
     name, run = _lab_runner(SERVER)
     assert name == "server" and "0.0.0.0:80" in run(["ss", "-Hltn"])
+
+
+@pytest.mark.lab
+def test_verify_udp(firewalled: Lab) -> None:
+    """UDP: a listener is open (or open|filtered if silent), DROP open|filtered, REJECT with
+    the default port-unreachable closed, admin-prohibited filtered, nothing listening closed.
+    The server's ICMP rate limit is lifted so every closed port can say so."""
+    server = firewalled.host("server")
+    rules = [["-p", "udp", "--dport", "600", "-j", "DROP"],
+             ["-p", "udp", "--dport", "601", "-j", "REJECT", "--reject-with",
+              "icmp-admin-prohibited"],
+             ["-p", "udp", "--dport", "602", "-j", "REJECT"]]
+    for rule in rules:
+        _run(server, ["iptables", "-w", "-A", "INPUT", *rule])
+    server.icmp_ratelimit(False)
+    try:
+        out = _run(firewalled.host("client"), [
+            sys.executable, "-m", "wirelab", "scan", "server", "--type", "udp", "-p",
+            "50-54,600-602", "--max-retries", "1", "--verify", "--json"])
+    finally:
+        server.icmp_ratelimit(True)
+        for rule in rules:
+            server.run(["iptables", "-w", "-D", "INPUT", *rule])
+    data = json.loads(out)
+    states = {p["port"]: p["state"] for p in data["ports"]}
+    assert states == {50: "closed", 51: "closed", 52: "closed", 53: "open", 54: "closed",
+                      600: "open|filtered", 601: "filtered", 602: "closed"}
+    check = data["verify"]
+    assert check["protocol"] == "udp" and 53 in check["listening"]
+    assert (check["agreed"], check["total"], check["disagreements"]) == (8, 8, [])

@@ -75,15 +75,25 @@ def _nmap_services(path: Path = NMAP_SERVICES) -> dict[tuple[int, str], str]:
     return names
 
 
-def service(port: int, proto: str = "tcp") -> str:
-    """The service name nmap prints for ``port``/``proto`` ("unknown" if it has none)."""
+def table_service(port: int, proto: str = "tcp") -> str | None:
+    """The name the services table gives ``port``/``proto``, None if it has no entry.
+
+    nmap's table lists some ports under the name "unknown" (4/tcp); a port it does not list
+    at all (60/udp) gets no ``<service>`` element in nmap's XML, though the normal output
+    still says "unknown" for both.
+    """
     table = _nmap_services()
-    if table:  # nmap's table is complete for what nmap names: the rest are "unknown" there
-        return table.get((port, proto), "unknown")
+    if table:  # nmap's table is complete for what nmap names
+        return table.get((port, proto))
     try:
         return socket.getservbyport(port, proto)
     except OSError:
-        return "unknown"
+        return None
+
+
+def service(port: int, proto: str = "tcp") -> str:
+    """The service name nmap prints for ``port``/``proto`` ("unknown" if it has none)."""
+    return table_service(port, proto) or "unknown"
 
 
 def latency_text(seconds: float) -> str:

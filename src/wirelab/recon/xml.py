@@ -33,8 +33,8 @@ from wirelab.recon.report import (
     port_ttl,
     protocol,
     reason_counts,
-    service,
     summary,
+    table_service,
 )
 from wirelab.recon.result import ScanResult
 
@@ -81,7 +81,9 @@ def _ports(result: ScanResult, host: ET.Element) -> None:
         port = ET.SubElement(ports, "port", protocol=proto, portid=str(p.port))
         ET.SubElement(port, "state", state=str(p.state), reason=str(p.reason),
                       reason_ttl=str(port_ttl(p) or 0))
-        ET.SubElement(port, "service", name=service(p.port, proto), method="table", conf="3")
+        name = table_service(p.port, proto)
+        if name is not None:  # as nmap: no element for a port its table does not list
+            ET.SubElement(port, "service", name=name, method="table", conf="3")
 
 
 def render_xml(result: ScanResult, *, command: str, started: float) -> str:
