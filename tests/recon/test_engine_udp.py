@@ -62,15 +62,15 @@ def test_dns_probe_is_a_status_query_carrying_the_cookie(prober: Prober) -> None
 
 
 def test_answers_matched(prober: Prober) -> None:
-    assert prober.interpret(_udp_reply(53, prober.cookie(53, 1))) == (53, 1, states.UDP_ANSWER)
+    assert prober.interpret(_udp_reply(53, prober.cookie(53, 1))) == (53, 1, states.UDP_ANSWER, 64)
     probe = prober.packet(1001, 0)
     assert prober.interpret(_icmp(probe, 3)) == (1001, 0, (PortState.CLOSED,
-                                                           Reason.PORT_UNREACH))
+                                                           Reason.PORT_UNREACH), 64)
     assert prober.interpret(_icmp(probe, 13)) == (1001, 0, (PortState.FILTERED,
-                                                            Reason.ADMIN_PROHIBITED))
+                                                            Reason.ADMIN_PROHIBITED), 64)
     # an ICMP error from a router on the way counts too: it quotes our probe
     assert prober.interpret(_icmp(probe, 1, src="198.18.0.1")) == (
-        1001, 0, (PortState.FILTERED, Reason.HOST_UNREACH))
+        1001, 0, (PortState.FILTERED, Reason.HOST_UNREACH), 64)
 
 
 def test_strays_ignored(prober: Prober) -> None:

@@ -75,12 +75,12 @@ def _icmp_reply(probe: bytes, code: int) -> bytes:
 def test_answers_matched_by_cookie() -> None:
     cookies = Cookies(TARGET, SPORT, key=b"k" * 16)
     assert interpret(_tcp_reply(cookies, 80, TCPFlags.SYN | TCPFlags.ACK), cookies) == (
-        80, 0, (PortState.OPEN, Reason.SYN_ACK))
+        80, 0, (PortState.OPEN, Reason.SYN_ACK), 64)
     assert interpret(_tcp_reply(cookies, 23, TCPFlags.RST | TCPFlags.ACK), cookies) == (
-        23, 0, (PortState.CLOSED, Reason.RESET))
+        23, 0, (PortState.CLOSED, Reason.RESET), 64)
     probe = build_probe(US, TARGET, SPORT, 82, cookies.seq(82))
     assert interpret(_icmp_reply(probe, 13), cookies) == (
-        82, 0, (PortState.FILTERED, Reason.ADMIN_PROHIBITED))
+        82, 0, (PortState.FILTERED, Reason.ADMIN_PROHIBITED), 64)
 
 
 def test_try_number_from_source_port() -> None:
@@ -89,10 +89,10 @@ def test_try_number_from_source_port() -> None:
     seg = TCP(80, SPORT + 2, seq=1, ack=cookies.seq(80) + 1,
               flags=TCPFlags.SYN | TCPFlags.ACK).encode(TARGET, US)
     frame = ETH + IPv4(proto=IPProto.TCP, src=TARGET, dst=US, payload=seg).encode()
-    assert interpret(frame, cookies) == (80, 2, (PortState.OPEN, Reason.SYN_ACK))
+    assert interpret(frame, cookies) == (80, 2, (PortState.OPEN, Reason.SYN_ACK), 64)
     probe = build_probe(US, TARGET, SPORT + 1, 82, cookies.seq(82))
     assert interpret(_icmp_reply(probe, 13), cookies) == (
-        82, 1, (PortState.FILTERED, Reason.ADMIN_PROHIBITED))
+        82, 1, (PortState.FILTERED, Reason.ADMIN_PROHIBITED), 64)
     too_far = build_probe(US, TARGET, SPORT - 1, 82, cookies.seq(82))  # not one of ours
     assert interpret(_icmp_reply(too_far, 13), cookies) is None
 

@@ -76,6 +76,9 @@ def test_syn_reasons(firewalled: Lab) -> None:
     assert reasons[81] == "no-response"
     assert reasons[82] == "admin-prohibited"
     assert reasons[83] == "reset"
+    ttls = {p["port"]: p.get("ttl") for p in ours["ports"]}  # type: ignore[attr-defined]
+    assert ttls[22] == ttls[23] == ttls[82] == 64  # the answers' IP TTL (Linux's default)
+    assert ttls[81] is None  # no answer, no TTL
 
 
 @pytest.mark.lab
@@ -102,7 +105,8 @@ def test_normal_output_matches_nmap(firewalled: Lab) -> None:
                          "--reason"]).stdout.splitlines()
     theirs = _run(client, ["nmap", "-sS", "-Pn", "-n", "--reason", "-p", "1-100",
                            SERVER]).stdout.splitlines()
-    assert ours[0] == f"wirelab scan report for server ({SERVER})"
+    report = next(line for line in ours if line.startswith("wirelab scan report"))
+    assert report == f"wirelab scan report for server ({SERVER})"
     header = next(line for line in ours if line.startswith("PORT"))
     assert header.split() == ["PORT", "STATE", "SERVICE", "REASON"]
     hidden, rows = _table(ours)

@@ -23,6 +23,7 @@ class PortResult:
     reason: Reason
     rtt: float | None = None  # seconds from the (last) probe to its answer
     tries: int = 1  # probes sent to this port (1 + retransmissions)
+    ttl: int | None = None  # IP TTL of the answer (nmap's reason_ttl); None: no packet seen
 
 
 @dataclass(slots=True)

@@ -137,7 +137,7 @@ def open_receiver(target: str, base_sport: int) -> socket.socket:
 
 
 def interpret(frame: bytes, cookies: Cookies, base: int | None = None) -> Answer | None:
-    """(port, try, verdict) if ``frame`` (Ethernet) answers one of our probes, else None."""
+    """(port, try, verdict, TTL) if ``frame`` (Ethernet) answers one of our probes."""
     if base is None:
         base = cookies.sport
     if len(frame) < ETH_HLEN + 20 or frame[ETH_HLEN] >> 4 != 4:
@@ -154,10 +154,11 @@ def interpret(frame: bytes, cookies: Cookies, base: int | None = None) -> Answer
         tryno = dport - base
         if not 0 <= tryno < MAX_TRIES or ack != (cookies.table[sport] + 1) & 0xFFFFFFFF:
             return None
+        ttl = frame[ETH_HLEN + 8]
         if offflags & _RST:
-            return sport, tryno, _CLOSED
+            return sport, tryno, _CLOSED, ttl
         if offflags & _SYN:
-            return sport, tryno, _OPEN if offflags & _ACK else _SPLIT
+            return sport, tryno, _OPEN if offflags & _ACK else _SPLIT, ttl
         return None
     if proto == 1:
         if len(frame) < at + 8 + 20 or frame[at] != 3:
@@ -173,7 +174,7 @@ def interpret(frame: bytes, cookies: Cookies, base: int | None = None) -> Answer
         tryno = qsport - base
         if not 0 <= tryno < MAX_TRIES or qseq != cookies.table[qdport]:
             return None
-        return qdport, tryno, verdict
+        return qdport, tryno, verdict, frame[ETH_HLEN + 8]
     return None
 
 

@@ -138,8 +138,9 @@ def allowed_tries(max_retries: int, best_late_try: int) -> int:
 
 # --- the probe loop shared by the raw scans (SYN, UDP) -------------------------------------
 
-Answer = tuple[int, int, Verdict]
-"""What a prober makes of a frame that answers a probe: (port, try number, verdict)."""
+Answer = tuple[int, int, Verdict, int]
+"""What a prober makes of a frame that answers a probe: (port, try number, verdict, TTL of
+the answering IP packet)."""
 
 
 class Prober(Protocol):
@@ -285,7 +286,7 @@ class ProbeLoop:
             if answer is not None:
                 self._answer(*answer, now)
 
-    def _answer(self, port: int, tryno: int, verdict: Verdict, now: float) -> None:
+    def _answer(self, port: int, tryno: int, verdict: Verdict, ttl: int, now: float) -> None:
         known = self.done.get(port)
         if known is not None and known.reason != self.silence[1]:
             return  # a duplicate
@@ -305,7 +306,7 @@ class ProbeLoop:
                 bisect.insort(self.icmp_ranks, self.order[port])
             elif self.paced_at is not None and self.free.get(port, 0) > 0:
                 self.rescued.append(port)
-        self.done[port] = PortResult(port, verdict[0], verdict[1], rtt, self.tries[port])
+        self.done[port] = PortResult(port, verdict[0], verdict[1], rtt, self.tries[port], ttl)
 
     def _expire(self, now: float) -> None:
         rto = self.rto.rto

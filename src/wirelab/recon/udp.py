@@ -109,7 +109,7 @@ class Prober:
         return None
 
     def interpret(self, frame: bytes) -> Answer | None:
-        """(port, try, verdict) if ``frame`` (Ethernet) answers one of our probes."""
+        """(port, try, verdict, TTL) if ``frame`` (Ethernet) answers one of our probes."""
         if len(frame) < ETH_HLEN + 20 or frame[ETH_HLEN] >> 4 != 4:
             return None
         ihl = (frame[ETH_HLEN] & 0x0F) * 4
@@ -121,7 +121,8 @@ class Prober:
                 return None
             rsport, rdport = _UDP_PORTS.unpack_from(frame, at)
             tryno = self.match(rsport, rdport)
-            return None if tryno is None else (rsport, tryno, states.UDP_ANSWER)
+            ttl = frame[ETH_HLEN + 8]
+            return None if tryno is None else (rsport, tryno, states.UDP_ANSWER, ttl)
         if proto == IPProto.ICMP:
             if len(frame) < at + 8 + 20 or frame[at] != 3:
                 return None
@@ -134,7 +135,8 @@ class Prober:
                 return None
             qsport, qdport = _UDP_PORTS.unpack_from(frame, quoted + qihl)
             tryno = self.match(qdport, qsport)
-            return None if tryno is None else (qdport, tryno, verdict)
+            ttl = frame[ETH_HLEN + 8]
+            return None if tryno is None else (qdport, tryno, verdict, ttl)
         return None
 
 
