@@ -112,8 +112,8 @@ def _print(columns: list[str], rows: list[tuple[object, ...]], as_json: bool,
 
     click.echo(line(columns))
     click.echo("  ".join("-" * w for w in widths))
-    for r in cells:
-        click.echo(line(r))
+    for row in cells:
+        click.echo(line(row))
     click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 

@@ -32,8 +32,8 @@ from typing import Any
 from wirelab.errors import ToolMissingError, WirelabError
 
 try:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 except ImportError:  # the "history" extra is optional
     pa = pq = None
 

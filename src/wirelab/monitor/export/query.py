@@ -28,7 +28,7 @@ from wirelab.errors import ExitCode, ToolMissingError, WirelabError
 try:
     import duckdb
 except ImportError:  # the "history" extra is optional
-    duckdb = None
+    duckdb = None  # type: ignore[assignment]
 
 
 class QueryError(WirelabError):
