@@ -31,7 +31,8 @@ def test_help_has_examples() -> None:
     (["-w", "x"], "wirelab: -w: bad wait 'x'"),
     (["-q", "0"], "wirelab: -q 0: 1..10 probes per hop"),
     (["-m", "300"], "wirelab: -m 300: 1..255 hops"),
-    (["-I", "-T"], "wirelab: -I and -T together"),
+    (["-I", "-T"], "wirelab: -I, -T and --method disagree"),
+    (["-T", "--method", "icmp"], "wirelab: -I, -T and --method disagree"),
 ])
 def test_bad_usage_is_one_line(args: list[str], message: str) -> None:
     done = wirelab("127.0.0.1", *args)

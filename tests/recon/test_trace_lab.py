@@ -192,3 +192,16 @@ def test_names_from_the_lab_dns(make_lab: MakeLab) -> None:
     assert ours == theirs
     assert ours[1:] == [" 1  router.lab (198.18.0.1)  T ms  T ms  T ms",
                         " 2  remote.lab (198.18.1.10)  T ms  T ms  T ms"]
+
+
+@pytest.mark.lab
+def test_report_keeps_within_the_icmp_rate_limit(make_lab: MakeLab) -> None:
+    """The default lab keeps Linux's ICMP rate limit (a burst of six, then one a second).
+    Four quick rounds to remote, one hop behind the router, cost remote six port
+    unreachables only if the first round does not send probes far beyond it; then no hop
+    shows loss."""
+    lab = make_lab("default", services=False)
+    data = json.loads(wirelab(lab.host("client"), "198.18.1.10", "-n", "--report", "-c", "4",
+                              "-i", "0.2", "--json"))
+    assert [(h["addresses"], h["sent"], h["received"]) for h in data["hops"]] == [
+        (["198.18.0.1"], 4, 4), (["198.18.1.10"], 4, 4)]

@@ -64,9 +64,10 @@ def trace(target: str, method: str, icmp: bool, tcp: bool, paris: bool, queries:
           max_hops: int, first_hop: int, port: int | None, wait: str, sim: int,
           numeric: bool, report: bool, count: int, interval: float, as_json: bool) -> None:
     """Trace the route to TARGET (a lab host or loopback), like Linux traceroute."""
-    if icmp and tcp:
-        raise TraceUsageError("-I and -T together: choose one method")
-    method = "icmp" if icmp else "tcp" if tcp else method
+    chosen = {m for m, flag in (("icmp", icmp), ("tcp", tcp)) if flag}
+    if len(chosen) > 1 or (chosen and method != "udp" and method not in chosen):
+        raise TraceUsageError("-I, -T and --method disagree: choose one method")
+    method = chosen.pop() if chosen else method
     opts = Options(method=method, paris=paris, q=queries, max_hops=max_hops,
                    first_hop=first_hop, port=port, wait=_wait(wait), sim=sim)
     names = None if numeric else ReverseNames()

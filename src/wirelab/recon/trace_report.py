@@ -9,8 +9,11 @@ errors (Linux: one time-exceeded per second to a given source after a burst of s
 last hop is real.
 
 Each round is one run of the traceroute scheduler with one probe per hop; once the
-destination has answered at hop ``h``, later rounds probe hops ``1..h`` only.  Hops after the
-last one that ever answered are not shown.
+destination has answered at hop ``h``, later rounds probe hops ``1..h`` only.  The first
+round keeps at most four probes in flight (not traceroute's 16): every probe sent beyond the
+destination reaches it and spends one of its six ICMP tokens, and a destination whose bucket
+was emptied by round one would show loss in the next rounds that is our own doing.  Hops
+after the last one that ever answered are not shown.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from typing import Any
 from wirelab.recon.trace import Options, close, open_prober, run_schedule
 from wirelab.recon.trace_render import Namer
 from wirelab.recon.trace_schedule import Scheduler
+
+FIRST_ROUND_SIM = 4
 
 
 @dataclass
@@ -74,7 +79,8 @@ def run_report(target: str, opts: Options, count: int, interval: float) -> Repor
     try:
         for round_ in range(count):
             began = time.monotonic()
-            sched = Scheduler(depth, 1, max(opts.sim, depth), opts.wait)
+            sim = min(opts.sim, FIRST_ROUND_SIM) if round_ == 0 else max(opts.sim, depth)
+            sched = Scheduler(depth, 1, sim, opts.wait)
             run_schedule(prober, sched, offset=round_ * opts.max_hops)
             depth = min(depth, sched.end)
             for index in range(sched.end):
