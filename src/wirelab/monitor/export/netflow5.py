@@ -59,8 +59,10 @@ class Exporter:
 
     ``boot_ms`` is the exporter's boot time in epoch milliseconds: uptimes are counted from
     it.  By default it is set from the first flow, so replaying a capture of any date keeps
-    uptimes small.  Each datagram's header time is the latest end among its records (a
-    replayed capture looks as if exported when its flows ended).
+    uptimes small, and moved back when a flow that started earlier comes later.  Uptime is
+    32 bits of milliseconds: a replay spanning more than 49.7 days wraps it.  Each
+    datagram's header time is the latest end among its records (a replayed capture looks as
+    if exported when its flows ended).
     """
 
     def __init__(self, engine_type: int = 0, engine_id: int = 0,
@@ -90,16 +92,19 @@ class Exporter:
         """One datagram for 1 to 30 IPv4 records."""
         if not 1 <= len(flows) <= MAX_RECORDS:
             raise EncodeError(f"a NetFlow v5 datagram holds 1 to 30 records, not {len(flows)}")
-        if self.boot_ms is None:
-            self.boot_ms = min(f.first_ms for f in flows)
+        earliest = min(f.first_ms for f in flows)
+        if self.boot_ms is None or earliest < self.boot_ms:
+            # Flows are exported as they end, so a long flow may come after shorter ones
+            # that started later.  Its start cannot be an uptime before boot: move boot
+            # back.  Each datagram carries its own (uptime, wall clock) pair, and that pair
+            # is all a collector uses to place the datagram's records in time.
+            self.boot_ms = earliest
         boot = self.boot_ms
         now = max(f.last_ms for f in flows)
         out = [HEADER.pack(VERSION, len(flows), (now - boot) & _U32, now // 1000,
                            (now % 1000) * 1_000_000, self.sequence & _U32, self.engine_type,
                            self.engine_id, 0)]
         for f in flows:
-            if f.first_ms < boot:
-                raise EncodeError("a flow that started before the exporter's boot time")
             try:
                 out.append(RECORD.pack(
                     socket.inet_aton(f.src), socket.inet_aton(f.dst), bytes(4), 0, 0,
