@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from wirelab import samples
 from wirelab.cli.stats import stats
-from wirelab.monitor.phs import LEAVES
+from wirelab.monitor.phs import TRANSPORT
 
 from .tshark_text import (
     cut_below,
@@ -90,16 +90,18 @@ def assert_endpoints_equal(capture: Path,
     return compared
 
 
-def assert_phs_equal(capture: Path, mine_json: dict[str, list[dict[str, object]]] | None = None
-                     ) -> int:
-    """Our hierarchy equals tshark's cut below the transport layer, nodes in the same order.
+def assert_phs_equal(capture: Path, mine_json: dict[str, list[dict[str, object]]] | None = None,
+                     cut: bool = True) -> int:
+    """Our hierarchy equals tshark's, nodes in the same order; returns the node count.
 
-    The cut is the documented limit of ``wirelab stats phs``: tshark's nodes under tcp/udp/
-    arp come from its port tables and heuristics (dns, tls, vxlan, ...), not imitated.
+    ``cut``: both trees cut below the transport layer, for captures of random payloads
+    where tshark's heuristics claim some (rx, vxlan...); test_stats_phs checks below.
     """
-    theirs = cut_below(parse_phs(tshark_tables(str(capture), ["io,phs"])), LEAVES)
+    theirs = parse_phs(tshark_tables(str(capture), ["io,phs"]))
     mine = {tuple(str(r["path"]).split("/")): (r["frames"], r["bytes"])
             for r in (mine_json or ours(capture, "phs"))["phs"]}
+    if cut:
+        theirs, mine = cut_below(theirs, TRANSPORT), cut_below(mine, TRANSPORT)  # type: ignore[arg-type]
     assert mine == theirs
     assert list(mine) == list(theirs)
     return len(mine)

@@ -49,6 +49,12 @@ class Keys(NamedTuple):
     datagram's header was in its first fragment)."""
     l4_end: int = 0
     """End of the IP payload in this frame."""
+    reassembled: int = 0
+    """Length of the transport segment of a datagram reassembled in this frame (``l4`` is
+    then -1), else 0."""
+    other: int = -1
+    """Offset of the IP payload when it is neither TCP nor UDP (ICMP...), with ``l4_end``
+    its end; else -1."""
 
 
 class _Pending:
@@ -143,7 +149,8 @@ class KeyReader:
         del self._pending[key]
         if proto not in (TCP, UDP) or entry.ports is None:
             return bare
-        return Keys(bare.family, bare.src, bare.dst, proto, *entry.ports, proto)
+        return Keys(bare.family, bare.src, bare.dst, proto, *entry.ports, proto,
+                    reassembled=entry.total)
 
 
 def _transport(f: Buf, family: int, src: bytes, dst: bytes, proto: int, pos: int,
@@ -151,7 +158,7 @@ def _transport(f: Buf, family: int, src: bytes, dst: bytes, proto: int, pos: int
     if proto == TCP and end - pos >= 20 or proto == UDP and end - pos >= 8:
         sport, dport = _PORTS(f, pos)
         return Keys(family, src, dst, proto, sport, dport, proto, True, pos, end)
-    return Keys(family, src, dst, 0, 0, 0, proto)
+    return Keys(family, src, dst, 0, 0, 0, proto, l4_end=end, other=pos)
 
 
 def _network_start(f: Buf, linktype: int) -> tuple[tuple[str, ...], int, int] | None:

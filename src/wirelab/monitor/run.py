@@ -57,7 +57,7 @@ def run_source(source: Source, tables: Sequence[Accumulator],
             for set_frame in framed:
                 set_frame(data)
             if add_frame is not None:
-                add_frame(link, keys, length)
+                add_frame(link, keys, length, data)
             if keys is None:
                 continue
             for add in adds:
