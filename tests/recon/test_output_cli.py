@@ -4,6 +4,7 @@ privilege or lab needed): -T4 and -T 4, --max-retries, -oN/-oX to files and to s
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -56,10 +57,13 @@ def test_files_and_terminal(ports: tuple[int, int], tmp_path: Path) -> None:
     done = wirelab("-p", f"{ports[0]},{ports[1]}", "--type", "connect", "-oN", str(normal),
                    "-oX", str(xml))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == "wirelab scan report for 127.0.0.1"
+    shown = done.stdout.splitlines()
+    assert re.fullmatch(r"Starting wirelab 0\.1\.0 at \d{4}-\d\d-\d\d \d\d:\d\d \S+",
+                        shown[0]), shown[0]
+    assert shown[1] == "wirelab scan report for 127.0.0.1"
     text = normal.read_text().splitlines()
     assert text[0].startswith("# wirelab 0.1.0 scan initiated ")
-    assert text[1:-2] == done.stdout.splitlines()[:-2]  # the same report between comments
+    assert text[1:-2] == shown[1:-2]  # the same report between the comments
     root = ET.parse(xml).getroot()
     assert [p.get("portid") for p in root.iter("port")] == [str(p) for p in sorted(ports)]
     assert root.find("scaninfo").get("type") == "connect"  # type: ignore[union-attr]

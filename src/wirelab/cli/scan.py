@@ -15,7 +15,7 @@ from wirelab.errors import ExitCode, WirelabError
 from wirelab.recon import scope
 from wirelab.recon.ports import DEFAULT_PORTS, parse_ports
 from wirelab.recon.progress import ScanProgress
-from wirelab.recon.report import PROTOCOL, render_file, render_normal, to_json
+from wirelab.recon.report import PROTOCOL, render_file, render_normal, starting_line, to_json
 from wirelab.recon.result import ScanResult
 from wirelab.recon.scan import scan as run_scan
 from wirelab.recon.xml import render_xml
@@ -104,10 +104,12 @@ def scan(target: str, ports: str, scan_type: str, timing: int | None, max_retrie
         raise click.UsageError("only one of --json, -oN -, -oX - can use stdout")
     port_list = parse_ports(ports)
     files = {"normal": _open(normal_file), "xml": _open(xml_file)}
+    interactive = not (to_stdout or as_json)
     try:
-        result, started = _run(target, port_list, scan_type, timing, max_retries, owned)
+        result, started = _run(target, port_list, scan_type, timing, max_retries, owned,
+                               announce=interactive)
         _outputs(result, started, files, normal_file, xml_file, reason=reason,
-                 as_json=as_json, interactive=not (to_stdout or as_json), verify=verify)
+                 as_json=as_json, interactive=interactive, verify=verify)
     finally:
         for handle in files.values():
             if handle is not None:
@@ -115,18 +117,19 @@ def scan(target: str, ports: str, scan_type: str, timing: int | None, max_retrie
 
 
 def _run(target: str, port_list: list[int], scan_type: str, timing: int | None,
-         max_retries: int | None, owned: bool) -> tuple[ScanResult, float]:
+         max_retries: int | None, owned: bool, *, announce: bool) -> tuple[ScanResult, float]:
     proto = PROTOCOL[scan_type]
     progress = ScanProgress(f"Scanning {target} ({len(port_list)} {proto} ports)")
     options = _engine_keywords(timing=timing, max_retries=max_retries, progress=progress)
-    started = time.time()
-    with progress:
+    address = scope.resolve(target)
+    with progress, scope.owned(*([address] if owned else [])):
         if owned:
             _warn_override(target)
-            with scope.owned(scope.resolve(target)):
-                result = run_scan(target, port_list, scan_type, **options)
-        else:
-            result = run_scan(target, port_list, scan_type, **options)
+        scope.check_scope(address)  # the engine checks again; here so a refusal prints nothing
+        started = time.time()
+        if announce:  # like nmap's "Starting Nmap 7.93 ( https://nmap.org ) at ..."
+            click.echo(starting_line(started))
+        result = run_scan(target, port_list, scan_type, **options)
     return result, started
 
 
