@@ -34,10 +34,10 @@ counted (that frame counts once, with its own IP length), and ICMP inside fragme
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import socket
 import struct
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -135,7 +135,9 @@ class FlowTable:
 
     def __init__(self, emit: Callable[[dict[str, object]], None] | None = None,
                  max_flows: int = MAX_FLOWS, active_timeout_ns: int = ACTIVE_TIMEOUT_NS) -> None:
-        self.flows: dict[tuple[object, ...], Flow] = {}
+        # An OrderedDict, not a dict: taking the oldest entry of a dict whose front entries
+        # were deleted scans the deleted slots (quadratic over a long capture).
+        self.flows: OrderedDict[tuple[object, ...], Flow] = OrderedDict()
         self._frame: bytes | memoryview = b""
         self.emitted: list[dict[str, object]] = []
         self._emit = emit if emit is not None else self.emitted.append
@@ -168,7 +170,7 @@ class FlowTable:
         flow = self._live(pair, ts_ns)
         if flow is None:
             if len(self.flows) >= self.max_flows:
-                self._emit(_record(self.flows.pop(next(iter(self.flows)))))
+                self._emit(_record(self.flows.popitem(last=False)[1]))
             orig, resp = (dst, src) if answer else (src, dst)
             flow = Flow(orig, resp, keys.family, proto, ts_ns)
         self.flows[pair] = flow
@@ -277,12 +279,14 @@ class FlowTable:
 
     def _sweep(self, now: int) -> None:
         """End every flow idle past its timeout (least recently active first)."""
-        for pair in list(self.flows):
-            flow = self.flows[pair]
+        expired = []
+        for pair, flow in self.flows.items():
             if now - flow.last_ns <= idle_timeout(flow):
                 if now - flow.last_ns <= RST_TIMEOUT_NS:
                     break  # LRU order: every later flow is more recent than the shortest timeout
                 continue
+            expired.append(pair)
+        for pair in expired:
             self._emit(_record(self.flows.pop(pair)))
         self._next_sweep = now + SWEEP_NS
 
@@ -342,9 +346,11 @@ def conn_state(flow: Flow) -> str:
 
 
 def _uid(flow: Flow) -> str:
-    """A stable id: 'C' and 17 base32 characters of a hash of the 5-tuple and start time."""
-    digest = hashlib.sha256(repr((flow.orig, flow.resp, flow.proto, flow.first_ns)).encode())
-    return "C" + base64.b32encode(digest.digest()).decode()[:17].lower()
+    """A stable id: 'C' and 17 hex digits of a hash of the 5-tuple and start time (Zeek's are
+    'C' and base62; the length is the same, the alphabet differs)."""
+    digest = hashlib.blake2b(repr((flow.orig, flow.resp, flow.proto, flow.first_ns)).encode(),
+                             digest_size=9)
+    return "C" + digest.hexdigest()[:17]
 
 
 _PROTO_NAMES = {TCP: "tcp", UDP: "udp", ICMP: "icmp"}

@@ -31,11 +31,13 @@ cumulative totals for at most ``max_keys`` keys per table, and at most ``max_flo
 
 from __future__ import annotations
 
+import heapq
 import socket
 import struct
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from wirelab.monitor.keys import FRAGMENT, IPV4, TCP, UDP, KeyReader, Keys
 
@@ -239,13 +241,20 @@ class TopModel:
         def rates(table: str, key: object) -> dict[str, float]:
             return {n: sums[n][table].get(key, 0) * per_s[n] for n in names}  # type: ignore[call-overload]
 
-        def rows(table: str, keys: Iterable[object], make: object) -> list[dict[str, object]]:
-            out = [make(k) for k in keys]  # type: ignore[operator]
-            out.sort(key=lambda r: r["total_bytes"] if sort == "total" else r["rate"][sort],
-                     reverse=True)
-            return out[:limit]
-
         t = self.totals
+        totals: dict[str, Callable[[Any], int]] = {
+            "hosts": lambda h: t["hosts_tx"][h] + t["hosts_rx"][h],
+            "conv": lambda p: t["conv"][p] + (t["conv"][(p[1], p[0])] if p[0] != p[1] else 0),
+            "ports": lambda k: t["ports"][k], "protos": lambda k: t["protos"][k],
+            "flows": lambda k: self.flows[k].bytes}
+
+        def rows(table: str, keys: Iterable[object], make: object) -> list[dict[str, object]]:
+            """The ``limit`` largest by the sort column; rows are built for those only, so a
+            redraw costs one pass over the keys whatever their number."""
+            score = totals[table] if sort == "total" else sums[sort][table].get  # type: ignore[attr-defined]
+            best = heapq.nlargest(limit, keys, key=lambda k: score(k) or 0)
+            return [make(k) for k in best]  # type: ignore[operator]
+
         hosts = set(t["hosts_tx"]) | set(t["hosts_rx"]) | set(sums[names[-1]]["hosts"])
 
         def host_row(h: bytes) -> dict[str, object]:
