@@ -4,6 +4,9 @@ iptables rules) scores the scan run from the client."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -135,3 +138,29 @@ def test_verify_udp(firewalled: Lab) -> None:
     check = data["verify"]
     assert check["protocol"] == "udp" and 53 in check["listening"]
     assert (check["agreed"], check["total"], check["disagreements"]) == (8, 8, [])
+
+
+@pytest.mark.lab  # a network namespace of its own: root, or unprivileged user namespaces
+def test_verify_loopback_reads_this_hosts_truth() -> None:
+    """A loopback target's truth is the scanning host's own (ss, iptables-save run here); in
+    a fresh namespace with a listener, a REJECT rule and nothing else."""
+    unshare = shutil.which("unshare")
+    assert unshare is not None, "util-linux unshare is needed"
+    flags = ["-n"] if os.geteuid() == 0 else ["-r", "-n"]
+    script = (
+        "ip link set lo up && iptables -w -A INPUT -p tcp --dport 7 -j REJECT "
+        "--reject-with tcp-reset || exit 9; python3 -c 'import socket,time; s=socket.socket(); "
+        "s.bind((\"127.0.0.1\", 9)); s.listen(); time.sleep(30)' >/dev/null 2>&1 & "
+        "pid=$!; sleep 0.5; wirelab scan 127.0.0.1 -p 7-10 --type connect --verify --json; "
+        "rc=$?; kill $pid; exit $rc")
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"
+                                 ":/usr/sbin:/sbin"}
+    done = subprocess.run([unshare, *flags, "--kill-child", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert {p["port"]: p["state"] for p in data["ports"]} == {7: "closed", 8: "closed",
+                                                              9: "open", 10: "closed"}
+    check = data["verify"]
+    assert check["host"] == "localhost" and check["listening"] == [9]
+    assert (check["agreed"], check["total"], check["rules"]) == (4, 4, 1)

@@ -44,6 +44,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shlex
+import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ from wirelab.recon.result import ScanResult
 
 Runner = Callable[[list[str]], str]
 WILDCARDS = {"0.0.0.0", "*", "[::]", "::"}
+LOCALHOST = "localhost"  # the truth of a loopback target is this host's own
 
 
 class VerifyError(WirelabError):
@@ -237,7 +239,8 @@ class Verification:
         return self.agreed / self.total if self.total else 1.0
 
     def render(self) -> str:
-        lines = [f"Verified against lab host {self.host}: {len(self.listening)} listening "
+        who = "this host (loopback)" if self.host == LOCALHOST else f"lab host {self.host}"
+        lines = [f"Verified against {who}: {len(self.listening)} listening "
                  f"{self.protocol} sockets, {self.rules} INPUT rules",
                  f"Agreed: {self.agreed}/{self.total} ports ({self.score:.1%})"]
         if self.disagreements:
@@ -317,10 +320,13 @@ def _lab_runner(address: str) -> tuple[str, Runner]:
 
 
 def _local_runner(argv: list[str]) -> str:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-    except FileNotFoundError:
-        raise VerifyError(f"{argv[0]} is not installed: it is needed for --verify") from None
+    # iptables-save and ss live in sbin, which an unprivileged user's PATH may lack
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    program = shutil.which(argv[0], path=search)
+    if program is None:
+        raise VerifyError(f"{argv[0]} is not installed: it is needed for --verify")
+    done = subprocess.run([program, *argv[1:]], capture_output=True, text=True, timeout=30,
+                          check=False)
     if done.returncode != 0:
         raise VerifyError(f"{' '.join(argv)} failed: {done.stderr.strip()}")
     return done.stdout
@@ -329,7 +335,7 @@ def _local_runner(argv: list[str]) -> str:
 def read_truth(address: str, proto: str) -> Truth:
     """Listening sockets, INPUT rules and ICMP rate limit of the host at ``address``."""
     if ipaddress.IPv4Address(address).is_loopback:
-        host, run = "localhost", _local_runner
+        host, run = LOCALHOST, _local_runner
     else:
         host, run = _lab_runner(address)
     ss = run(["ss", "-Hltn" if proto == "tcp" else "-Hlun"])
