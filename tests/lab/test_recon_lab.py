@@ -26,6 +26,11 @@ TCP = {22: ("open", "syn-ack"), 23: ("closed", "reset"), 80: ("open", "syn-ack")
        83: ("closed", "reset"), 84: ("filtered", "port-unreach"),
        85: ("filtered", "host-unreach"), 443: ("open", "syn-ack"),
        8080: ("open", "syn-ack")}
+# connect(): Linux turns ICMP port unreachable into ECONNREFUSED, like a RST (closed), and
+# the other unreachables into EHOSTUNREACH (filtered, reason host-unreach)
+CONNECT = {**{p: (state, "conn-refused" if why == "reset" else why)
+              for p, (state, why) in TCP.items()},
+           82: ("filtered", "host-unreach"), 84: ("closed", "conn-refused")}
 UDP = {53: ("open", "udp-response"), 161: ("closed", "port-unreach"),
        162: ("open|filtered", "no-response"), 163: ("filtered", "admin-prohibited"),
        164: ("closed", "port-unreach")}
@@ -72,6 +77,12 @@ def test_firewall_rules_are_loaded(recon: Lab) -> None:
 def test_nmap_sees_every_tcp_state(recon: Lab) -> None:
     ports = ",".join(map(str, TCP))
     assert nmap(recon.host("client"), "-sS", "-p", ports) == TCP
+
+
+@pytest.mark.lab
+def test_nmap_connect_scan_states(recon: Lab) -> None:
+    ports = ",".join(map(str, TCP))
+    assert nmap(recon.host("client"), "-sT", "-p", ports) == CONNECT
 
 
 @pytest.mark.lab
