@@ -64,6 +64,7 @@ class Cookies:
     def __init__(self, target: str, sport: int, key: bytes | None = None) -> None:
         self.key = key if key is not None else os.urandom(16)
         self.target = target
+        self.target_bytes = socket.inet_aton(target)
         self.sport = sport
         context = b"wirelab syn|" + socket.inet_aton(target) + sport.to_bytes(2, "big")
         stream = hashlib.shake_256(self.key + context).digest(4 * 65536)
@@ -107,6 +108,7 @@ class Prober:
     def open(self) -> None:
         self.rx = open_receiver(self.dst, self.base)
         self.tx = open_raw(socket.AF_INET, hdrincl=True)
+        self.tx.connect((self.dst, 0))  # then send() needs no address parsed per probe
 
     def close(self) -> None:
         for sock in (self.rx, self.tx):
@@ -115,7 +117,7 @@ class Prober:
 
     def send(self, dport: int, tryno: int) -> None:
         assert self.tx is not None
-        self.tx.sendto(self.packet(dport, tryno), (self.dst, 0))
+        self.tx.send(self.packet(dport, tryno))
 
     def interpret(self, frame: bytes) -> Answer | None:
         return interpret(frame, self.cookies, self.base)
@@ -146,7 +148,7 @@ def interpret(frame: bytes, cookies: Cookies, base: int | None = None) -> Answer
     proto = frame[ETH_HLEN + 9]
     at = ETH_HLEN + ihl
     if proto == 6:
-        if frame[ETH_HLEN + 12:ETH_HLEN + 16] != socket.inet_aton(cookies.target):
+        if frame[ETH_HLEN + 12:ETH_HLEN + 16] != cookies.target_bytes:
             return None
         if len(frame) < at + _TCP_ANSWER.size:
             return None
@@ -167,7 +169,7 @@ def interpret(frame: bytes, cookies: Cookies, base: int | None = None) -> Answer
         quoted = at + 8
         qihl = (frame[quoted] & 0x0F) * 4
         if (verdict is None or frame[quoted + 9] != 6
-                or frame[quoted + 16:quoted + 20] != socket.inet_aton(cookies.target)
+                or frame[quoted + 16:quoted + 20] != cookies.target_bytes
                 or len(frame) < quoted + qihl + _QUOTED_TCP.size):
             return None
         qsport, qdport, qseq = _QUOTED_TCP.unpack_from(frame, quoted + qihl)

@@ -159,6 +159,7 @@ EXACT_FIRST = 8  # the first probes' answers are read right away: their RTTs are
 MAX_IN_FLIGHT = 8192  # dynamic parallelism: the cap on ports awaiting an answer
 PROGRESS_EVERY = 0.05  # seconds: progress() at most 20 times a second
 FRAME_SNAP = 256  # bytes read of a frame: up to the quoted transport header of an ICMP error
+PORTS = 65536  # per-port arrays are indexed by port number
 
 
 class ProbeLoop:
@@ -174,6 +175,11 @@ class ProbeLoop:
       which the target may rate-limit (:mod:`wirelab.recon.ratelimit`).  When silence follows
       ICMP answers the way a token bucket empties, the loop paces its probes to the template's
       maximum UDP scan delay, and the tries sent before that do not count against the port.
+
+    The per-port state lives in flat arrays indexed by port number (a -p- scan touches every
+    entry once or twice; a dict lookup and a method call per answer cost more than the
+    answer's parsing).  Every probe has the same RTO, so time-outs expire first in, first out
+    from one queue, whatever the number of probes in flight.
     """
 
     def __init__(self, ports: list[int], tpl: Template, max_retries: int, *,
@@ -189,9 +195,12 @@ class ProbeLoop:
         self.delay = tpl.scan_delay
         self.window = tpl.max_parallelism or MAX_IN_FLIGHT
         self.done: dict[int, PortResult] = {}
-        self.tries: dict[int, int] = {}  # probes sent to each port
-        self.last_sent: dict[int, float] = {}  # when the latest probe to it went out
-        self.waiting: dict[int, int] = {}  # port -> try number of its outstanding probe
+        self.tries = bytearray(PORTS)  # probes sent to each port
+        self.waiting = bytearray(PORTS)  # 1 + try number of its outstanding probe, or 0
+        self.last_sent = [0.0] * PORTS  # when the latest probe to it went out
+        self.in_flight = 0
+        self.timeouts: deque[tuple[float, int, int]] = deque()  # (sent, port, try)
+        self.retry: deque[tuple[int, int]] = deque()
         self.best_try = 0  # highest (counted) try number that got an answer
         self.probes = 0
         self.elapsed = 0.0
@@ -209,19 +218,17 @@ class ProbeLoop:
         assert rx is not None
         started = time.monotonic()
         ports, total = self.ports, len(self.ports)
-        retry: deque[tuple[int, int]] = deque()
-        self.timeouts: deque[tuple[float, int, int]] = deque()
-        self.retry = retry
+        retry, done = self.retry, self.done
         fresh = 0
         next_send = 0.0
         last_progress = started
-        while len(self.done) < total:
+        while len(done) < total:
             now = time.monotonic()
             sent = 0
-            while sent < BATCH and len(self.waiting) < self.window and now >= next_send:
+            while sent < BATCH and self.in_flight < self.window and now >= next_send:
                 if retry:
                     port, tryno = retry.popleft()
-                    if port in self.done:
+                    if port in done:
                         continue
                 elif fresh < total:
                     port, tryno = ports[fresh], 0
@@ -240,10 +247,10 @@ class ProbeLoop:
             self._expire(now)
             if self.progress is not None and now - last_progress >= PROGRESS_EVERY:
                 last_progress = now
-                self.progress(len(self.done), total)
-            if len(self.done) >= total:
+                self.progress(len(done), total)
+            if len(done) >= total:
                 break
-            sendable = bool(retry or fresh < total) and len(self.waiting) < self.window
+            sendable = bool(retry or fresh < total) and self.in_flight < self.window
             if sendable and now >= next_send:
                 continue
             wake = self.timeouts[0][0] + self.rto.rto if self.timeouts else now + 0.05
@@ -253,7 +260,7 @@ class ProbeLoop:
                 select.select([rx], [], [], wake - now)
         self.elapsed = time.monotonic() - started
         if self.progress is not None:
-            self.progress(len(self.done), total)
+            self.progress(len(done), total)
 
     def _send(self, prober: Prober, port: int, tryno: int) -> float:
         stamp = time.monotonic()  # before send(): in the lab the answer can beat its return
@@ -265,39 +272,53 @@ class ProbeLoop:
                 if exc.errno != errno.ENOBUFS:
                     raise
                 time.sleep(0.001)  # the device queue is full: let it drain
-        if tryno == 0:
+        if tryno == 0 and self.icmp_limited is not None:
             self.order[port] = self.probes
         self.probes += 1
         self.tries[port] = tryno + 1
         self.last_sent[port] = stamp
-        self.waiting[port] = tryno
+        self.waiting[port] = tryno + 1
+        self.in_flight += 1
         self.timeouts.append((stamp, port, tryno))
         return stamp
 
     def _drain(self, rx: socket.socket, prober: Prober) -> None:
-        interpret = prober.interpret
+        """Read and apply every answer queued on ``rx`` (the hot path of a large scan)."""
+        interpret, recv = prober.interpret, rx.recv
+        done, tries, waiting, last_sent = self.done, self.tries, self.waiting, self.last_sent
+        sample = self.rto.sample
+        silent_reason = self.silence[1]
         now = time.monotonic()
         while True:
             try:
-                frame = rx.recv(FRAME_SNAP)
+                frame = recv(FRAME_SNAP)
             except BlockingIOError:
                 return
             answer = interpret(frame)
-            if answer is not None:
-                self._answer(*answer, now)
+            if answer is None:
+                continue
+            port, tryno, verdict, ttl = answer
+            known = done.get(port)
+            if known is not None and known.reason != silent_reason:
+                continue  # a duplicate
+            sent = tries[port]
+            if tryno >= sent:
+                continue  # not a probe we sent (cannot happen with a valid cookie)
+            rtt = None
+            if tryno == sent - 1:  # the latest copy: its RTT is unambiguous
+                rtt = now - last_sent[port]
+                if rtt < 0.0:
+                    rtt = 0.0
+                sample(rtt)
+            if waiting[port] == tryno + 1:
+                waiting[port] = 0
+                self.in_flight -= 1
+            if tryno or self.icmp_limited is not None:
+                self._bookkeep(port, tryno, verdict)
+            done[port] = PortResult(port, verdict[0], verdict[1], rtt, sent, ttl)
 
-    def _answer(self, port: int, tryno: int, verdict: Verdict, ttl: int, now: float) -> None:
-        known = self.done.get(port)
-        if known is not None and known.reason != self.silence[1]:
-            return  # a duplicate
-        if port not in self.tries or tryno >= self.tries[port]:
-            return  # not a probe we sent (cannot happen with a valid cookie)
-        rtt: float | None = None
-        if tryno == self.tries[port] - 1:  # the latest copy: its RTT is unambiguous
-            rtt = max(0.0, now - self.last_sent[port])
-            self.rto.sample(rtt)
-        if self.waiting.get(port) == tryno:
-            del self.waiting[port]
+    def _bookkeep(self, port: int, tryno: int, verdict: Verdict) -> None:
+        """Evidence of loss and of rate limiting, from an answer (rarely needed)."""
         counted = tryno - self.free.get(port, 0)
         if counted > self.best_try:
             self.best_try = counted  # evidence of loss: other silent ports get a try more
@@ -306,16 +327,16 @@ class ProbeLoop:
                 bisect.insort(self.icmp_ranks, self.order[port])
             elif self.paced_at is not None and self.free.get(port, 0) > 0:
                 self.rescued.append(port)
-        self.done[port] = PortResult(port, verdict[0], verdict[1], rtt, self.tries[port], ttl)
 
     def _expire(self, now: float) -> None:
         rto = self.rto.rto
-        timeouts = self.timeouts
+        timeouts, waiting = self.timeouts, self.waiting
         while timeouts and timeouts[0][0] + rto <= now:
             _, port, tryno = timeouts.popleft()
-            if self.waiting.get(port) != tryno:
+            if waiting[port] != tryno + 1:
                 continue  # answered, or a newer copy is out
-            del self.waiting[port]
+            waiting[port] = 0
+            self.in_flight -= 1
             if self.icmp_limited is not None and self.paced_at is None and tryno == 0:
                 self._maybe_pace(port, now)
             counted = self.tries[port] - self.free.get(port, 0)
@@ -342,9 +363,9 @@ class ProbeLoop:
             return
         self.paced_at = now
         self.delay = max(self.delay, self.tpl.max_udp_delay)
-        for other, sent in self.tries.items():
+        for other in self.order:
             if other not in self.done:
-                self.free[other] = sent
+                self.free[other] = self.tries[other]
 
     def result(self, target: str, address: str, scan_type: str) -> ScanResult:
         ports = [self.done[p] for p in self.ports]

@@ -91,6 +91,7 @@ class Prober:
     def open(self) -> None:
         self.rx = open_receiver(self.dst)
         self.tx = open_raw(socket.AF_INET, hdrincl=True)
+        self.tx.connect((self.dst, 0))
 
     def close(self) -> None:
         for sock in (self.rx, self.tx):
@@ -99,7 +100,7 @@ class Prober:
 
     def send(self, dport: int, tryno: int) -> None:
         assert self.tx is not None
-        self.tx.sendto(self.packet(dport, tryno), (self.dst, 0))
+        self.tx.send(self.packet(dport, tryno))
 
     def match(self, dport: int, sport: int) -> int | None:
         """The try number whose probe to ``dport`` left from ``sport``, or None."""
