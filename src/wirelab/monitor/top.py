@@ -111,6 +111,22 @@ class _Bucket:
         self.bytes = 0
 
 
+@dataclass
+class _Sums:
+    """Bytes per key over one window (conversations keyed by the sorted host pair)."""
+
+    hosts: Counter[bytes]
+    conv: Counter[tuple[bytes, bytes]]
+    ports: Counter[tuple[int, int]]
+    protos: Counter[str]
+    flows: Counter[tuple[object, ...]]
+    bytes: int
+
+    def table(self, name: str) -> Counter[Any]:
+        counter: Counter[Any] = getattr(self, name)
+        return counter
+
+
 class TopModel:
     """Feed frames with :meth:`add_frame`; read the tables with :meth:`snapshot`."""
 
@@ -131,7 +147,7 @@ class TopModel:
         self.packets = 0
         self.bytes = 0
         self.untracked = 0  # frames whose key did not fit in a full cumulative table
-        self.totals: dict[str, Counter[object]] = {
+        self.totals: dict[str, Counter[Any]] = {
             "hosts_tx": Counter(), "hosts_rx": Counter(), "conv": Counter(),
             "ports": Counter(), "protos": Counter(), "protos_pkts": Counter()}
 
@@ -178,8 +194,8 @@ class TopModel:
         self.totals["protos"][name] += length
         self.totals["protos_pkts"][name] += 1
 
-    def _count(self, window: Counter[object], total: str, key: object, length: int) -> None:
-        window[key] += length  # type: ignore[index]
+    def _count(self, window: Counter[Any], total: str, key: object, length: int) -> None:
+        window[key] += length
         table = self.totals[total]
         if key in table or len(table) < self.max_keys:
             table[key] += length
@@ -239,7 +255,7 @@ class TopModel:
                  for name, w in zip(names, self.windows, strict=True)}
 
         def rates(table: str, key: object) -> dict[str, float]:
-            return {n: sums[n][table].get(key, 0) * per_s[n] for n in names}  # type: ignore[call-overload]
+            return {n: sums[n].table(table).get(key, 0) * per_s[n] for n in names}
 
         t = self.totals
         totals: dict[str, Callable[[Any], int]] = {
@@ -248,21 +264,22 @@ class TopModel:
             "ports": lambda k: t["ports"][k], "protos": lambda k: t["protos"][k],
             "flows": lambda k: self.flows[k].bytes}
 
-        def rows(table: str, keys: Iterable[object], make: object) -> list[dict[str, object]]:
+        def rows(table: str, keys: Iterable[Any],
+                 make: Callable[[Any], dict[str, object]]) -> list[dict[str, object]]:
             """The ``limit`` largest by the sort column; rows are built for those only, so a
             redraw costs one pass over the keys whatever their number."""
-            score = totals[table] if sort == "total" else sums[sort][table].get  # type: ignore[attr-defined]
+            score = totals[table] if sort == "total" else sums[sort].table(table).get
             best = heapq.nlargest(limit, keys, key=lambda k: score(k) or 0)
-            return [make(k) for k in best]  # type: ignore[operator]
+            return [make(k) for k in best]
 
-        hosts = set(t["hosts_tx"]) | set(t["hosts_rx"]) | set(sums[names[-1]]["hosts"])
+        hosts = set(t["hosts_tx"]) | set(t["hosts_rx"]) | set(sums[names[-1]].hosts)
 
         def host_row(h: bytes) -> dict[str, object]:
             return {"host": _addr(h), "tx_bytes": t["hosts_tx"][h], "rx_bytes": t["hosts_rx"][h],
                     "total_bytes": t["hosts_tx"][h] + t["hosts_rx"][h],
                     "rate": rates("hosts", h)}
 
-        pairs = {tuple(sorted(k)) for k in t["conv"]}  # type: ignore[arg-type]
+        pairs = {(a, b) if a <= b else (b, a) for a, b in t["conv"]}
 
         def conv_row(p: tuple[bytes, bytes]) -> dict[str, object]:
             a, b = p
@@ -282,7 +299,7 @@ class TopModel:
         return {
             "time": now / NS, "elapsed": elapsed, "windows": names, "sort": sort,
             "packets": self.packets, "bytes": self.bytes,
-            "rate": {n: sums[n]["bytes"] * per_s[n] for n in names},
+            "rate": {n: sums[n].bytes * per_s[n] for n in names},
             "hosts": rows("hosts", hosts, host_row),
             "conversations": rows("conv", pairs, conv_row),
             "ports": rows("ports", t["ports"], port_row),
@@ -291,7 +308,7 @@ class TopModel:
                           lambda k: self._flow_row(k, lambda key: rates("flows", key))),
         }
 
-    def _window_sums(self, now: int, window: float) -> dict[str, object]:
+    def _window_sums(self, now: int, window: float) -> _Sums:
         """Counters summed over the buckets that started within ``window`` of ``now``."""
         since = now - int(window * NS)
         hosts: Counter[bytes] = Counter()
@@ -311,17 +328,17 @@ class TopModel:
             protos.update(b.protos)
             flows.update(b.flows)
             total += b.bytes
-        return {"hosts": hosts, "conv": conv, "ports": ports, "protos": protos,
-                "flows": flows, "bytes": total}
+        return _Sums(hosts, conv, ports, protos, flows, total)
 
-    def _flow_row(self, key: tuple[object, ...], rates: object) -> dict[str, object]:
+    def _flow_row(self, key: tuple[object, ...],
+                  rates: Callable[[object], dict[str, float]]) -> dict[str, object]:
         f = self.flows[key]
         name = _PROTO_NAMES.get(f.proto, str(f.proto))
         ports = f.proto in (TCP, UDP)
         row: dict[str, object] = {
             "proto": name,
             "orig": _endpoint(f.orig, ports), "resp": _endpoint(f.resp, ports),
-            "packets": f.packets, "total_bytes": f.bytes, "rate": rates(key),  # type: ignore[operator]
+            "packets": f.packets, "total_bytes": f.bytes, "rate": rates(key),
             "rtt_ms": f.rtt_ns / 1e6 if f.rtt_ns is not None else None,
             "retransmissions": None, "out_of_order": None,
         }
