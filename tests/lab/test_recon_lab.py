@@ -118,14 +118,17 @@ def _icmp_errors(count: int) -> int:
             sent += 1
         except ConnectionRefusedError:  # a pending error is reported instead of sending
             pass
-    time.sleep(0.3)
     errors = 0
-    while True:
+    quiet_since = time.monotonic()
+    while errors < count and time.monotonic() - quiet_since < 0.5:  # until 0.5 s of silence
         try:
             sock.recvmsg(64, 256, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
         except BlockingIOError:
-            return errors
+            time.sleep(0.01)
+            continue
         errors += 1
+        quiet_since = time.monotonic()
+    return errors
 
 
 @pytest.mark.lab
