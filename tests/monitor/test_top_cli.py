@@ -188,3 +188,18 @@ def test_keys_in_a_terminal() -> None:
             proc.kill()
         proc.communicate()
         os.close(master)
+
+
+@pytest.mark.parametrize("command", [["top", "-i", "lo", "--once"],
+                                     ["flows", "-i", "lo", "-c", "1"]])
+def test_live_without_net_raw_is_one_line_exit_4(command: list[str]) -> None:
+    argv = [sys.executable, "-m", "wirelab", *command]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("setpriv (util-linux) is needed to drop CAP_NET_RAW as root")
+        argv = [setpriv, "--bounding-set=-net_raw", "--inh-caps=-net_raw", *argv]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 4, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs CAP_NET_RAW" in lines[0], done.stderr
