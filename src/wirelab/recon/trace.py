@@ -226,7 +226,12 @@ def run_schedule(prober: Prober, sched: Scheduler, offset: int = 0,
         sched.answer(index - offset, stamp, source, mark, final)
 
     while True:
-        to_send, report = sched.step(time.time())
+        now = time.time()
+        # Read everything that arrived up to now before deciding what has timed out: on a
+        # busy machine an answer can sit in the socket past its probe's (short, "here")
+        # deadline although the kernel stamped it in time.
+        prober.receive(now, take)
+        to_send, report = sched.step(now)
         if on_probe is not None:
             for index in report:
                 on_probe(index, _result(sched.slots[index], sched.ttl(index)))
