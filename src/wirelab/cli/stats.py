@@ -86,7 +86,7 @@ def stats(args: tuple[str, ...], interface: str | None, bpf: str | None, count: 
         click.echo(f"wirelab: {source.count} frames counted; the kernel dropped "
                    f"{source.kernel_drops}", err=True)
     if as_json:
-        click.echo(json.dumps({**header, **result}, indent=2))
+        click.echo(_json(header, result))
     elif as_csv:
         if statistic in ("conv", "endpoints"):
             _csv([{"kind": kind, **row} for kind, rows in result.items() for row in rows])
@@ -163,6 +163,19 @@ def _render(statistic: str, interval: float,
     render: Callable[[str, list[dict[str, object]]], str]
     render = conv.render if statistic == "conv" else endpoints.render
     return "\n\n".join(render(kind, rows) for kind, rows in result.items())
+
+
+def _json(header: dict[str, object], result: dict[str, list[dict[str, object]]]) -> str:
+    """One JSON object: the header's keys, then each table as a list with one row a line.
+
+    Row by row with the C encoder: ``json.dumps(indent=2)`` falls back to the pure-Python
+    encoder, which took longer than counting on a table of 250,000 conversations.
+    """
+    parts = [json.dumps(header)[:-1]]
+    for name, rows in result.items():
+        body = "[\n" + ",\n".join(map(json.dumps, rows)) + "\n]" if rows else "[]"
+        parts.append(f",\n{json.dumps(name)}: {body}")
+    return "".join(parts) + "\n}"
 
 
 def _csv(rows: list[dict[str, object]]) -> None:
