@@ -119,7 +119,7 @@ def scan(target: str, ports: str, scan_type: str, timing: int | None, max_retrie
 def _run(target: str, port_list: list[int], scan_type: str, timing: int | None,
          max_retries: int | None, owned: bool, *, announce: bool) -> tuple[ScanResult, float]:
     proto = PROTOCOL[scan_type]
-    progress = ScanProgress(f"Scanning {target} ({len(port_list)} {proto} ports)")
+    progress = ScanProgress(f"Scanning {target} ({proto})")
     options = _engine_keywords(timing=timing, max_retries=max_retries, progress=progress)
     address = scope.resolve(target)
     with progress, scope.owned(*([address] if owned else [])):

@@ -54,10 +54,10 @@ class ScanProgress:
         )
 
         console = Console(file=self.stream, force_terminal=self.enabled)
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                             MofNCompleteColumn(), TextColumn("elapsed"), TimeElapsedColumn(),
-                             TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                             transient=True)
+        # fits 80 columns with a 65535-port total: a pty without a size is 80 wide
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20),
+                             MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                             TimeRemainingColumn(), console=console, transient=True)
         self._bar.start()
         self._task = self._bar.add_task(self.description, total=self.total)
 
