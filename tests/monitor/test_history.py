@@ -211,7 +211,7 @@ def test_buffers_stay_bounded_across_many_hours(two_hours: tuple, tmp_path: Path
     for r in replay:
         w.add(r)
         assert len(w._open) <= 2
-        assert all(len(p.rows) < 16 for p in w._open.values())
+        assert all(p.rows < 16 for p in w._open.values())
     w.close()
     per_hour = Counter(partition_of(float(r["ts"])) for r in replay)
     assert len(per_hour) >= 12

@@ -21,6 +21,7 @@ time order, so an old hour is closed when a new one starts).
 
 from __future__ import annotations
 
+import operator
 import os
 import secrets
 import time
@@ -90,34 +91,80 @@ def schema() -> Any:
                                        b"wirelab.source": b"Zeek conn.log fields"})
 
 
+_HOURS: dict[int, tuple[str, int]] = {}
+
+
 def partition_of(ts: float) -> tuple[str, int]:
     """(date, hour) in UTC of a flow that started at epoch seconds ``ts``."""
-    t = datetime.fromtimestamp(ts, UTC)
-    return t.strftime("%Y-%m-%d"), t.hour
+    key = int(ts // 3600)
+    part = _HOURS.get(key)
+    if part is None:
+        if len(_HOURS) > 4096:
+            _HOURS.clear()
+        t = datetime.fromtimestamp(key * 3600, UTC)
+        part = _HOURS[key] = (t.strftime("%Y-%m-%d"), t.hour)
+    return part
 
 
-def _row(r: Mapping[str, object]) -> dict[str, object]:
-    ts = float(r["ts"])  # type: ignore[arg-type]
-    out: dict[str, object] = {name: r.get(name) for name, _ in COLUMNS if name != "id"}
-    out["ts"] = round(ts * 1_000_000)
-    out["id"] = {"orig_h": r["id.orig_h"], "orig_p": r["id.orig_p"],
-                 "resp_h": r["id.resp_h"], "resp_p": r["id.resp_p"]}
-    service = out.get("service")
-    if isinstance(service, (set, list, tuple)):
-        out["service"] = ",".join(sorted(map(str, service))) or None
-    parents = out.get("tunnel_parents")
-    if parents is not None and not isinstance(parents, list):
-        out["tunnel_parents"] = sorted(map(str, parents))  # type: ignore[call-overload]
-    return out
+_FLAT = tuple(name for name, _ in COLUMNS if name not in ("ts", "id", "service",
+                                                          "tunnel_parents"))
+_ID = ("id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")
+
+
+def _service(value: object) -> object:
+    if isinstance(value, (set, list, tuple)):
+        return ",".join(sorted(map(str, value))) or None
+    return value
+
+
+def _parents(value: object) -> object:
+    if value is None or isinstance(value, list):
+        return value
+    return sorted(map(str, value))  # type: ignore[call-overload]
+
+
+_KEYS = ("ts", *_ID, *_FLAT, "service", "tunnel_parents")
+_take = operator.itemgetter(*_KEYS)
 
 
 class _Partition:
+    """One hour's open file and the rows buffered for it (as tuples, transposed to columns
+    when written)."""
+
     def __init__(self, final: Path) -> None:
         self.final = final
         self.part = final.with_name(final.name + ".part")
-        self.rows: list[dict[str, object]] = []
         self.writer: Any = None
-        self.written = 0
+        self.buffer: list[tuple[Any, ...]] = []
+
+    @property
+    def rows(self) -> int:
+        return len(self.buffer)
+
+    def append(self, r: Mapping[str, Any]) -> None:
+        try:
+            row = _take(r)
+        except KeyError:  # a record without some of Zeek's optional fields
+            row = tuple(r.get(k) for k in _KEYS)
+        self.buffer.append(row)
+
+    def table(self, schema: Any) -> Any:
+        cols = dict(zip(_KEYS, zip(*self.buffer, strict=True), strict=True))
+        self.buffer = []
+        ident = schema.field("id").type
+        arrays = {
+            "ts": pa.array([round(t * 1_000_000) for t in cols["ts"]],
+                           schema.field("ts").type),
+            "id": pa.StructArray.from_arrays(
+                [pa.array(cols[name], ident.field(i).type) for i, name in enumerate(_ID)],
+                fields=list(ident)),
+            "service": pa.array([_service(v) for v in cols["service"]], pa.string()),
+            "tunnel_parents": pa.array([_parents(v) for v in cols["tunnel_parents"]],
+                                       schema.field("tunnel_parents").type),
+        }
+        for name in _FLAT:
+            arrays[name] = pa.array(cols[name], schema.field(name).type)
+        return pa.Table.from_arrays([arrays[name] for name in schema.names], schema=schema)
 
 
 class HistoryWriter:
@@ -154,9 +201,9 @@ class HistoryWriter:
             directory = self.root / f"date={key[0]}" / f"hour={key[1]:02d}"
             part = _Partition(directory / f"flows-{self._run}-{self._seq}.parquet")
         self._open[key] = part
-        part.rows.append(_row(record))
+        part.append(record)
         self.rows += 1
-        if len(part.rows) >= self.batch_rows:
+        if len(part.buffer) >= self.batch_rows:
             self._flush(part)
 
     def _flush(self, part: _Partition) -> None:
@@ -166,11 +213,12 @@ class HistoryWriter:
             if part.writer is None:
                 part.final.parent.mkdir(parents=True, exist_ok=True)
                 part.writer = pq.ParquetWriter(part.part, self.schema, compression="zstd")
-            part.writer.write_table(pa.Table.from_pylist(part.rows, schema=self.schema))
+            part.writer.write_table(part.table(self.schema))
         except OSError as exc:
             raise HistoryError(f"writing {part.part}: {exc}") from None
-        part.written += len(part.rows)
-        part.rows = []
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise HistoryError(f"a flow record does not fit the history's schema: "
+                               f"{' '.join(str(exc).split())}") from None
 
     def _close(self, part: _Partition) -> None:
         self._flush(part)

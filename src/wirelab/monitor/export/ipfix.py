@@ -88,25 +88,27 @@ class Exporter:
         ``final`` the last, partly filled message is made too and nothing is left over.
         """
         out: list[bytes] = []
-        counts = {TEMPLATE_V4: 0, TEMPLATE_V6: 0}
         start = 0
+        used: set[int] = set()
+        size = self._empty_size()
         for i, flow in enumerate(flows):
-            tid = _tid(flow)
-            counts[tid] += 1
-            if i > start and self._size(counts) > MAX_MESSAGE:
+            tid = TEMPLATE_V6 if ":" in flow.src else TEMPLATE_V4
+            grow = _DATA[tid].size + (0 if tid in used else SET_HEADER.size)
+            if i > start and size + grow > MAX_MESSAGE:
                 out.append(self.message(flows[start:i]))
                 start = i
-                counts = {TEMPLATE_V4: 0, TEMPLATE_V6: 0}
-                counts[tid] = 1
+                size, used = self._empty_size(), set()
+                grow = _DATA[tid].size + SET_HEADER.size
+            size += grow
+            used.add(tid)
         if final and start < len(flows):
             out.append(self.message(flows[start:]))
             start = len(flows)
         return out, flows[start:]
 
-    def _size(self, counts: dict[int, int]) -> int:
-        """Bytes of the next message with ``counts`` records per template."""
-        size = HEADER.size + (len(_TEMPLATE_SET) if self._template_due() else 0)
-        return size + sum(SET_HEADER.size + n * _DATA[t].size for t, n in counts.items() if n)
+    def _empty_size(self) -> int:
+        """Bytes of the next message before any data set: header, templates if due."""
+        return HEADER.size + (len(_TEMPLATE_SET) if self._template_due() else 0)
 
     def _template_due(self) -> bool:
         return self.messages % self.template_every == 0
