@@ -124,8 +124,8 @@ def test_stars_behind_a_drop(chain: Lab) -> None:
     rule = ["FORWARD", "-p", "udp", "-j", "DROP"]
     run(h3, ["iptables", "-w", "-A", *rule])
     try:
-        theirs = normal(run(h1, ["traceroute", "-n", "-m", "4", "-w", "1", "h5"]))
-        ours = normal(wirelab(h1, "h5", "-n", "-m", "4", "-w", "1"))
+        theirs = normal(run(h1, ["traceroute", "-n", "-m", "4", "-w", "1,0,0", "h5"]))
+        ours = normal(wirelab(h1, "h5", "-n", "-m", "4", "-w", "1,0,0"))
     finally:
         run(h3, ["iptables", "-w", "-D", *rule])
     assert ours == theirs
@@ -145,7 +145,7 @@ def test_strays_never_counted(chain: Lab) -> None:
                      text=True)
     try:
         time.sleep(0.3)
-        ours = normal(wirelab(h1, "h5", "-n", "-p", "40000", "-m", "5", "-w", "1"))
+        ours = normal(wirelab(h1, "h5", "-n", "-p", "40000", "-m", "5", "-w", "1,0,0"))
     finally:
         noise.kill()
         noise_out, _ = noise.communicate()
