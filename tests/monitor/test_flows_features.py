@@ -20,7 +20,7 @@ from wirelab.monitor.flows import FIELDS
 from wirelab.wire.icmp import ICMP
 from wirelab.wire.icmpv6 import ICMPv6
 from wirelab.wire.ipv4 import IPProto
-from wirelab.wire.ipv6 import IPv6
+from wirelab.wire.ipv6 import ExtHeader, IPv6
 from wirelab.wire.tcp import TCPFlags
 
 C, S, R = samples.CLIENT, samples.SERVER, samples.ROUTER
@@ -88,6 +88,29 @@ def test_icmpv6_echo(tmp_path: Path) -> None:
     assert (r["proto"], r["id.orig_h"], r["id.orig_p"], r["id.resp_p"]) == \
         ("icmp", "2001:db8::a", 128, 129)
     assert (r["orig_bytes"], r["orig_ip_bytes"], r["resp_ip_bytes"]) == (10, 58, 58)
+
+
+def test_icmpv6_behind_an_extension_header(tmp_path: Path) -> None:
+    # an MLD-style packet: hop-by-hop options, then ICMPv6 (the ports key walks the chain)
+    msg = ICMPv6(type=128, id=1, seq=1, payload=b"x" * 4).encode(C[2], S[2])
+    ip = IPv6(src=C[2], dst=S[2], next_header=0,
+              ext_headers=[ExtHeader(type=0, next_header=IPProto.ICMPV6)], payload=msg).encode()
+    [r] = run_flows(tmp_path, spaced([samples.ether(C, S, ip, type=0x86DD)]))
+    assert (r["proto"], r["id.orig_p"], r["id.resp_p"]) == ("icmp", 128, 129)
+    assert (r["orig_bytes"], r["orig_ip_bytes"]) == (4, 40 + 8 + 8 + 4)
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+def test_a_fragmented_datagram_counts_its_whole_payload(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.pcap"
+    samples.write_pcap(trace, samples.curriculum_trace())
+    out = subprocess.run(["tshark", "-n", "-r", str(trace), "-Y", "udp.dstport == 6001", "-T",
+                          "fields", "-e", "udp.length"], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.split()
+    result = CliRunner().invoke(flows, [str(trace), "--json"])
+    [r] = [json.loads(x) for x in result.output.splitlines() if '"id.resp_p": 6001' in x]
+    assert len(out) == 1 and r["orig_bytes"] == int(out[0]) - 8 > 1000
+    assert r["orig_pkts"] == 1  # counted on the frame that completed the datagram
 
 
 # --- IP bytes and payload bytes -----------------------------------------------------------

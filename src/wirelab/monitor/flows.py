@@ -25,11 +25,14 @@ Record fields (:data:`FIELDS`, Zeek's order; the flow exporters read these names
   lengths, 40 + payload length for IPv6), ``resp_pkts``, ``resp_ip_bytes``,
   ``tunnel_parents`` (None).
 - Payload bytes are as the segments carry them (Zeek derives TCP bytes from sequence
-  numbers, so it counts retransmitted data once; we count it each time).
+  numbers, so it counts retransmitted data once; we count it each time).  A UDP datagram
+  reassembled from fragments counts once, on the frame that completes it, with its whole
+  payload.
 
 Flows end on softflowd's timeouts (see :class:`FlowTable`) or when the table is full.  Not
-done: the bytes and packets of fragments before the one that completes a datagram are not
-counted (that frame counts once, with its own IP length), and ICMP inside fragments is skipped.
+done: the fragments before the one that completes a datagram are not counted (that frame
+counts once, with its own IP length; a TCP segment reassembled so adds no payload bytes), and
+fragmented ICMP messages are skipped.
 """
 
 from __future__ import annotations
@@ -216,8 +219,8 @@ class FlowTable:
         """(TCP flags, payload length, payload offset) of the current frame; (0, 0, -1) if the
         transport header is not in it (a datagram reassembled from fragments)."""
         f, pos, end = self._frame, keys.l4, keys.l4_end
-        if pos < 0:
-            return 0, 0, -1
+        if pos < 0:  # reassembled here: the UDP header came in the first fragment
+            return 0, max(keys.reassembled - 8, 0) if keys.proto == UDP else 0, -1
         if keys.proto == UDP:
             return 0, max(end - pos - 8, 0), pos + 8
         header = (_OFF(f, pos)[0] >> 4) * 4
@@ -249,17 +252,9 @@ class FlowTable:
             | None:
         """(source end, destination end, is an answer, payload length, payload offset) of an
         ICMP message, its ends keyed by Zeek's type/counterpart rule; None if unreadable."""
-        f, o = self._frame, self._ip_start(keys)
-        if o < 0:
-            return None
-        if keys.family == IPV4:
-            if _U16(f, o + 6)[0] & 0x3FFF:
-                return None  # a fragment
-            pos, end = o + (f[o] & 15) * 4, o + _U16(f, o + 2)[0]
-        else:
-            pos, end = o + 40, o + 40 + _U16(f, o + 4)[0]
-            if f[o + 6] != ICMPV6:
-                return None  # behind extension headers: not followed here
+        f, pos, end = self._frame, keys.other, keys.l4_end
+        if pos < 0:
+            return None  # a fragment: ICMP is followed only in unfragmented datagrams
         end = min(end, len(f))
         if end - pos < 4:
             return None
