@@ -149,3 +149,12 @@ def test_nmap_services_table_when_present() -> None:
     assert report.table_service(4) == "unknown"
     assert report.service(60, "udp") == "unknown"  # and has no entry for 60/udp
     assert report.table_service(60, "udp") is None
+
+
+def test_xml_keeps_notes_as_comments() -> None:
+    from wirelab.recon.xml import render_xml
+
+    result = _result({"open": [22]})
+    result.notes = ["rate limit -- slowed"]
+    text = render_xml(result, command="wirelab scan server", started=1795625202.0)
+    assert "<!-- rate limit -&#45; slowed -->" in text

@@ -19,7 +19,9 @@ Two honest compromises, because the DTD leaves no choice:
   TTL (connect scans never see it; nmap writes 0 then too) it is ``0``.
 
 Host discovery is not done (as ``nmap -Pn``), so the host's status reason is ``user-set``,
-exactly what nmap writes with ``-Pn``.
+exactly what nmap writes with ``-Pn``.  The scan's notes (e.g. that the target's ICMP rate
+limit slowed it) have no element in the DTD; they go in comments inside ``host``, which
+validators and readers skip.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ def render_xml(result: ScanResult, *, command: str, started: float) -> str:
     if result.target != result.address:
         ET.SubElement(names, "hostname", name=result.target, type="user")
     _ports(result, host)
+    for note in getattr(result, "notes", None) or []:  # the DTD has no element for them
+        host.append(ET.Comment(f" {_comment_safe(str(note))} "))
     runstats = ET.SubElement(root, "runstats")
     ET.SubElement(runstats, "finished", time=str(int(ended)), timestr=_ctime(ended),
                   summary=f"wirelab done at {_ctime(ended)}; {summary(result)}",
