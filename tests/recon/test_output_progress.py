@@ -47,15 +47,16 @@ def test_bar_with_eta_after_the_delay() -> None:
     assert "40/100" in drawn and "ETA" in drawn
 
 
-def _stderr_of(lab: Lab, argv: list[str], tty: bool) -> tuple[int, str]:
-    """Run ``argv`` in the client with stderr on a pty (or a pipe); exit code and stderr."""
+def _stderr_of(lab: Lab | None, argv: list[str], tty: bool) -> tuple[int, str]:
+    """Run ``argv`` in the lab's client (or here) with stderr on a pty (or a pipe)."""
     if not tty:
+        assert lab is not None
         done = lab.host("client").run(argv, timeout=60)
         return done.returncode, str(done.stderr)
     master, slave = pty.openpty()
     try:
-        proc = lab.host("client").popen(argv, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=slave)
+        start = lab.host("client").popen if lab is not None else subprocess.Popen
+        proc = start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
         os.close(slave)
         chunks = []
         while True:
@@ -73,6 +74,12 @@ def _stderr_of(lab: Lab, argv: list[str], tty: bool) -> tuple[int, str]:
         return proc.wait(timeout=30), b"".join(chunks).decode(errors="replace")
     finally:
         os.close(master)
+
+
+def test_no_bar_for_a_short_scan_on_a_terminal() -> None:
+    code, on_tty = _stderr_of(None, [sys.executable, "-m", "wirelab", "scan", "127.0.0.1",
+                                     "-p", "1-50", "--type", "connect"], tty=True)
+    assert code == 0 and on_tty == ""
 
 
 @pytest.mark.lab
