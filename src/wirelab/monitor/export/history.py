@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wirelab.errors import ToolMissingError, WirelabError
+from wirelab.errors import ExitCode, ToolMissingError, WirelabError
 
 try:
     import pyarrow as pa  # type: ignore[import-untyped]
@@ -65,6 +65,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 
 class HistoryError(WirelabError):
     """The flow history cannot be written or read as asked."""
+
+    exit_code = ExitCode.BAD_INPUT
 
 
 def _require() -> None:
