@@ -188,3 +188,25 @@ def test_outside_collector_refused_before_reading(tmp_path: Path) -> None:
         exc = result.exception
         assert isinstance(exc, WirelabError) and exc.exit_code == 2
         assert "refusing" in str(exc) or "IP address" in str(exc)
+
+
+def test_nfdump_places_a_long_flow_exported_after_later_ones(tmp_path: Path,
+                                                             nfcapd: Nfcapd) -> None:
+    """A TCP connection open from t=0 to t=600 s is exported after 70 UDP flows that began
+    at t=1 s and ended on their 300 s idle timeout: NetFlow v5's boot time moves back for
+    it, and nfdump must still place every record at its own milliseconds."""
+    c, s = samples.CLIENT, samples.SERVER
+    t0, sec = samples.START_NS, 1_000_000_000
+    frames = [(t0, samples.tcp4(c, s, 40000, 22, 1000, 0, 0x02))]
+    frames += [(t0 + sec + i * 1_000_000, samples.udp4(c, s, 20000 + i, 9999, b"x" * i))
+               for i in range(70)]
+    frames.append((t0 + 600 * sec, samples.tcp4(c, s, 40000, 22, 1001, 0, 0x10)))
+    path = tmp_path / "long.pcap"
+    samples.write_pcap(path, frames)
+    result = CliRunner().invoke(export, [str(path), "--netflow", f"127.0.0.1:{nfcapd.port}"])
+    assert result.exit_code == 0, result.output
+    time.sleep(0.5)
+    nfcapd.stop()
+    expected = _wirelab_records(path)
+    assert expected[-1].proto == 6 and expected[-1].first_ms == t0 // 1_000_000
+    assert Counter(_nfdump_records(nfcapd.files())) == Counter(_key(u) for u in expected)
