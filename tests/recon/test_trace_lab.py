@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -191,3 +192,26 @@ def test_report_keeps_within_the_icmp_rate_limit(make_lab: MakeLab) -> None:
                               "-i", "0.2", "--json", *FLAT))
     assert [(h["addresses"], h["sent"], h["received"]) for h in data["hops"]] == [
         (["198.18.0.1"], 4, 4), (["198.18.1.10"], 4, 4)]
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("numeric", [True, False], ids=["-n", "names"])
+def test_report_table_as_mtr(chain: Lab, numeric: bool) -> None:
+    """mtr --report (mtr's default ICMP probes) and wirelab trace --report -I, from the same
+    host: the same table but for the start time and the milliseconds.  mtr is not among
+    the test dependencies yet (the Debian package is mtr-tiny); where it is missing, this
+    comparison is skipped and the table's layout is still pinned by test_trace_render."""
+    if shutil.which("mtr") is None:
+        pytest.skip("mtr is not installed (apt-get install mtr-tiny)")
+    h1 = chain.host("h1")
+    n = ["-n"] if numeric else []
+    theirs = run(h1, ["mtr", "--report", *n, "-c", "3", "-i", "0.2", "-G", "0.3", "h5"])
+    ours = wirelab(h1, "h5", "--report", "-I", *n, "-c", "3", "-i", "0.2", *FLAT)
+
+    def table(text: str) -> list[str]:
+        lines = text.rstrip("\n").splitlines()[1:]  # the Start: line holds the clock
+        return [re.sub(r"(\s+\d+\.\d)+$", lambda m: " " * len(m.group(0)), line)
+                for line in lines]
+
+    assert table(ours) == table(theirs)
+    assert len(table(ours)) == 5

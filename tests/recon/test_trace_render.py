@@ -94,7 +94,7 @@ def test_report_table() -> None:
                                 "0.0"]
     assert lines[4].split()[:8] == ["3.|--", "remote.lab", "0.0%", "4", "2.0", "2.0", "1.0",
                                     "3.0"]
-    assert lines[5] == "    |-- 198.18.9.9"
+    assert lines[5] == "        198.18.9.9" + " " * 23  # mtr: the other addresses, padded
     # the figures line up under their titles
     assert lines[1].index("StDev") + 5 == len(lines[2])
     data = report_json(rep, None)

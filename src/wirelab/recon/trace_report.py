@@ -108,7 +108,7 @@ def _count(hop: HopStats, source: str | None, rtt: float | None, mark: str) -> N
 
 
 # mtr's default fields "LS NABWV": a one-column space between Snt and Last.
-TITLES = (("Loss%", 6), ("Snt", 5), ("", 1), ("Last", 6), ("Avg", 6), ("Best", 6), ("Wrst", 6),
+TITLES = (("Loss%", 6), ("Snt", 6), ("", 1), ("Last", 6), ("Avg", 6), ("Best", 6), ("Wrst", 6),
           ("StDev", 6))
 
 
@@ -123,11 +123,11 @@ def render_report(rep: Report, names: Namer) -> str:
              f"HOST: {rep.local:<{width + 2}}" + "".join(f"{t:>{w}}" for t, w in TITLES)]
     for hop, text in zip(rep.hops, labels, strict=True):
         f = hop.figures()
-        lines.append(f"{hop.ttl:3d}.|-- {text:<{width}}{hop.loss:5.1f}%{hop.sent:5d} "
+        lines.append(f"{hop.ttl:3d}.|-- {text:<{width}}{hop.loss:5.1f}%{hop.sent:6d} "
                      f"{f['last']:6.1f}{f['avg']:6.1f}{f['best']:6.1f}{f['wrst']:6.1f}"
                      f"{f['stdev']:6.1f}")
         for extra in hop.addresses[1:]:
-            lines.append(f"    |-- {label(extra)}")
+            lines.append(f"        {label(extra):<{width + 8}}")  # as mtr prints it
     return "\n".join(lines)
 
 
