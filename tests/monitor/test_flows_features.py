@@ -129,6 +129,21 @@ def test_ip_bytes_are_ip_total_lengths(tmp_path: Path) -> None:
     assert r["orig_ip_bytes"] != sum(max(len(f), 60) for f in frames[::2])
 
 
+def test_tcp_bytes_come_from_sequence_numbers_as_zeeks(tmp_path: Path) -> None:
+    # 100 bytes sent twice (a retransmission) count once; a 50-byte gap (never captured)
+    # counts as sent; a RST with an odd sequence number and the FIN move nothing
+    frames = [samples.tcp4(C, S, 40000, 80, 1000, 0, SYN),
+              samples.tcp4(S, C, 80, 40000, 5000, 1001, SYN | ACK),
+              samples.tcp4(C, S, 40000, 80, 1001, 5001, PSH | ACK, b"a" * 100),
+              samples.tcp4(C, S, 40000, 80, 1001, 5001, PSH | ACK, b"a" * 100),
+              samples.tcp4(C, S, 40000, 80, 1151, 5001, PSH | ACK, b"b" * 10),
+              samples.tcp4(C, S, 40000, 80, 1161, 5001, FIN | ACK),
+              samples.tcp4(S, C, 80, 40000, 99999, 0, RST)]
+    [r] = run_flows(tmp_path, spaced(frames))
+    assert (r["orig_bytes"], r["resp_bytes"]) == (100 + 50 + 10, 0)
+    assert r["orig_ip_bytes"] == 40 + 140 + 140 + 50 + 40  # IP bytes: every packet as sent
+
+
 def _tshark_sums(capture: Path) -> dict[tuple[str, str], list[int]]:
     """Per (source ip:port, destination ip:port): [packets, tcp.len sum, ip.len sum]."""
     out = subprocess.run(["tshark", "-n", "-r", str(capture), "-T", "fields", "-e", "ip.src",

@@ -132,15 +132,20 @@ def test_retransmissions_and_out_of_order_equal_tsharks_under_loss(lab: Lab,
                                                                    tmp_path: Path) -> None:
     """netem drops 3% each way: the kernel's TCP retransmits (some fast, after duplicate
     ACKs) and the receiver's capture sees later segments first.  Per flow, the counts of
-    retransmitted and out-of-order segments equal tshark's tcp.analysis flags."""
+    retransmitted and out-of-order segments equal tshark's tcp.analysis flags, and flows'
+    payload bytes, from sequence numbers, equal what curl received."""
     client = lab.host("client")
     lab.link("client", "server").shape(loss="3%")
     pcap = tmp_path / "client.pcap"
+    received = []  # what curl read: response head + body
     with lab.capture("client", pcap, bpf=FILTER) as cap:
         for _ in range(2):
-            got = client.run(["curl", "-s", "-o", "/dev/null", "-w", "%{size_download}",
+            got = client.run(["curl", "-s", "-o", "/dev/null", "-w",
+                              "%{size_header} %{size_download}",
                               f"http://{SERVER}/bytes/1000000"], timeout=60)
-            assert got.returncode == 0 and got.stdout == "1000000", got.stderr
+            head, body = map(int, got.stdout.split())
+            assert got.returncode == 0 and body == 1000000, got.stderr
+            received.append(head + body)
         cap.stop()
     done = subprocess.run([sys.executable, "-m", "wirelab", "top", "-r", str(pcap), "--json"],
                           capture_output=True, text=True, timeout=60, check=True)
@@ -150,6 +155,12 @@ def test_retransmissions_and_out_of_order_equal_tsharks_under_loss(lab: Lab,
                      _flagged(pcap, "tcp.analysis.out_of_order", port)) for port in ours}
     assert len(ours) == 2 and ours == theirs
     assert sum(r for r, _ in ours.values()) > 0  # 3% of ~1,400 segments: surely some
+    # flows counts TCP payload from sequence numbers, as Zeek: retransmitted data once, so
+    # each connection's resp_bytes is exactly what curl received
+    done = subprocess.run([sys.executable, "-m", "wirelab", "flows", str(pcap), "--json"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["resp_bytes"] for r in sorted(records, key=lambda r: r["ts"])] == received
 
 
 def _flagged(pcap: Path, field: str, port: int) -> int:

@@ -24,10 +24,10 @@ Record fields (:data:`FIELDS`, Zeek's order; the flow exporters read these names
   ``history`` (str, None for ICMP), ``orig_pkts``, ``orig_ip_bytes`` (sum of the IP total
   lengths, 40 + payload length for IPv6), ``resp_pkts``, ``resp_ip_bytes``,
   ``tunnel_parents`` (None).
-- Payload bytes are as the segments carry them (Zeek derives TCP bytes from sequence
-  numbers, so it counts retransmitted data once; we count it each time).  A UDP datagram
-  reassembled from fragments counts once, on the frame that completes it, with its whole
-  payload.
+- TCP payload bytes come from sequence numbers, as Zeek's do (:func:`_sequence_bytes`):
+  retransmitted data counts once, data missing from the capture counts as sent.  UDP and
+  ICMP payload bytes are what the datagrams carry; a UDP datagram reassembled from
+  fragments counts once, on the frame that completes it, with its whole payload.
 
 Flows end on softflowd's timeouts (see :class:`FlowTable`) or when the table is full.  Not
 done: the fragments before the one that completes a datagram are not counted (that frame
@@ -49,6 +49,7 @@ from wirelab.monitor.keys import IPV4, TCP, UDP, Keys
 
 _FLAGS = struct.Struct("!13xB").unpack_from  # the TCP flags byte (RFC 9293 section 3.1)
 _OFF = struct.Struct("!12xB").unpack_from
+_SEQ = struct.Struct("!4xI").unpack_from
 _U16 = struct.Struct("!H").unpack_from
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 ICMP, ICMPV6 = 1, 58
@@ -88,6 +89,8 @@ class Flow:
     seen: set[str] = field(default_factory=set)
     service: str | None = None
     sniffed: int = 0  # payload-carrying packets looked at for the service
+    orig_top: int | None = None  # TCP: the highest data sequence number reached, each way
+    resp_top: int | None = None
 
     def event(self, letter: str, from_orig: bool) -> None:
         mark = letter if from_orig else letter.lower()
@@ -181,13 +184,18 @@ class FlowTable:
         flow.last_ns = ts_ns
         from_orig = src == flow.orig
         ip_bytes = self._ip_length(keys)
+        if proto == TCP and keys.l4 >= 0:
+            counted = _sequence_bytes(flow, from_orig, _SEQ(self._frame, keys.l4)[0], flags,
+                                      data)
+        else:
+            counted = data
         if from_orig:
             flow.orig_pkts += 1
-            flow.orig_bytes += data
+            flow.orig_bytes += counted
             flow.orig_ip_bytes += ip_bytes
         else:
             flow.resp_pkts += 1
-            flow.resp_bytes += data
+            flow.resp_bytes += counted
             flow.resp_ip_bytes += ip_bytes
         if proto == TCP:
             _tcp_history(flow, flags, data, from_orig)
@@ -295,6 +303,29 @@ class FlowTable:
         """Flush, then every record emitted so far (when no ``emit`` was given)."""
         self.flush()
         return self.emitted
+
+
+def _sequence_bytes(flow: Flow, from_orig: bool, seq: int, flags: int, data: int) -> int:
+    """The payload bytes a TCP segment adds, from sequence numbers as Zeek counts them: data
+    that moves the highest sequence number reached, so a retransmission adds nothing and a
+    gap (data never captured) counts as sent.  The SYN's number starts the count; without
+    one the first data segment does.  Segments without data (RSTs carry odd numbers) and
+    the FIN's sequence number move nothing."""
+    start = (seq + 1) & 0xFFFFFFFF if flags & _SYN else seq
+    end = (start + data) & 0xFFFFFFFF
+    top = flow.orig_top if from_orig else flow.resp_top
+    added = 0
+    if top is None:
+        if not (flags & _SYN or data):
+            return 0
+        added, top = data, end
+    elif data and 0 < (end - top) & 0xFFFFFFFF < 1 << 31:
+        added, top = (end - top) & 0xFFFFFFFF, end
+    if from_orig:
+        flow.orig_top = top
+    else:
+        flow.resp_top = top
+    return added
 
 
 def _tcp_history(flow: Flow, flags: int, data: int, from_orig: bool) -> None:
