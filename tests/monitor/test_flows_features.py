@@ -100,6 +100,7 @@ def test_icmpv6_behind_an_extension_header(tmp_path: Path) -> None:
     assert (r["orig_bytes"], r["orig_ip_bytes"]) == (4, 40 + 8 + 8 + 4)
 
 
+@pytest.mark.tshark
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
 def test_a_fragmented_datagram_counts_its_whole_payload(tmp_path: Path) -> None:
     trace = tmp_path / "trace.pcap"
@@ -160,6 +161,7 @@ def _tshark_sums(capture: Path) -> dict[tuple[str, str], list[int]]:
     return sums
 
 
+@pytest.mark.tshark
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
 def test_bytes_equal_tshark_sums_on_real_http(loopback_http: Path) -> None:
     result = CliRunner().invoke(flows, [str(loopback_http), "--json"])

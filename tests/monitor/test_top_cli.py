@@ -50,6 +50,7 @@ def tshark_bytes(capture: Path) -> tuple[Counter[str], Counter[str], Counter[tup
     return tx, rx, pairs
 
 
+@pytest.mark.tshark
 @needs_tshark
 @pytest.mark.parametrize("sample", ["trace", "mixed"])
 def test_host_and_conversation_bytes_equal_tshark(tmp_path: Path, sample: str) -> None:
@@ -76,6 +77,7 @@ def frame_lengths(path: Path) -> list[int]:
         return [p.orig_len for p in packets]
 
 
+@pytest.mark.tshark
 @needs_tshark
 def test_initial_rtt_equals_tsharks(loopback_http: Path) -> None:
     # tshark puts initial_rtt on the segments after the handshake; key it by client port

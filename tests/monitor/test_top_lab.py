@@ -28,7 +28,9 @@ from wirelab.lab.lab import Host, Lab
 
 from .test_top_cli import tshark_bytes
 
-pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+pytestmark = [pytest.mark.tshark,
+              pytest.mark.skipif(shutil.which("tshark") is None,
+                                 reason="tshark is not installed")]
 
 SERVER, CLIENT, REMOTE = "198.18.0.20", "198.18.0.10", "198.18.1.10"
 FILTER = "tcp port 80"
