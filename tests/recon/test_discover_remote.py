@@ -1,6 +1,7 @@
 """Discovery beyond the local segment: from the lab's client, the wan segment 198.18.1.0/24
-behind the router, with nmap's probes (ICMP echo, TCP SYN to 443, TCP ACK to 80), compared
-with ``nmap -sn -n`` from the same host and with the lab's own list of addresses there."""
+behind the router, with nmap's probes (ICMP echo, TCP SYN to 443, TCP ACK to 80, ICMP
+timestamp), compared with ``nmap -sn -n`` from the same host and with the lab's own list of
+addresses there."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def test_wan_segment_like_nmap(shared_lab: Lab) -> None:
     ours = _ours(client, WAN)
     assert set(ours) == truth
     assert set(ours) == set(_nmap(client, WAN))
-    assert set(ours.values()) <= {"echo-reply", "syn-ack", "reset"}
+    assert set(ours.values()) <= {"echo-reply", "timestamp-reply", "syn-ack", "reset"}
 
 
 @pytest.mark.lab
@@ -71,11 +72,26 @@ def test_tcp_probes_find_a_host_that_ignores_ping(shared_lab: Lab) -> None:
             remote.run(["iptables", "-w", "-D", "INPUT", *rule])
 
 
+@pytest.mark.lab
+def test_timestamp_finds_a_host_that_drops_echo_and_tcp(shared_lab: Lab) -> None:
+    client, remote = shared_lab.host("client"), shared_lab.host("remote")
+    rules = [["-p", "icmp", "--icmp-type", "echo-request", "-j", "DROP"],
+             ["-p", "tcp", "-j", "DROP"]]
+    try:
+        for rule in rules:
+            _run(remote, ["iptables", "-w", "-A", "INPUT", *rule])
+        assert _ours(client, "198.18.1.10") == {"198.18.1.10": "timestamp-reply"}
+        assert _nmap(client, "198.18.1.10") == {"198.18.1.10": "timestamp-reply"}
+    finally:
+        for rule in rules:
+            remote.run(["iptables", "-w", "-D", "INPUT", *rule])
+
+
 def test_answers_matched_by_cookie() -> None:
     """A RST that does not carry our cookie, or comes from an address we did not probe, is
     not an answer."""
     keys = _Keys(["198.18.1.10"])
-    _, syn, ack = build_probes("198.18.0.10", "198.18.1.10", keys)
+    _, syn, ack, _ = build_probes("198.18.0.10", "198.18.1.10", keys)
     syn_seq = TCP.decode(IPv4.decode(syn).payload).seq
     ack_ack = TCP.decode(IPv4.decode(ack).payload).ack
 

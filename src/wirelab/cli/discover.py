@@ -1,5 +1,5 @@
 """``wirelab discover``: who is up?  ARP on the local segment (like arp-scan), nmap's probes
-(ICMP echo, TCP SYN to 443, TCP ACK to 80) beyond it (like nmap -sn)."""
+(ICMP echo, TCP SYN to 443, TCP ACK to 80, ICMP timestamp) beyond it (like nmap -sn)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ Examples (from a lab host):
 \b
 On this host's segment: one ARP request to every address, three rounds with
 backoff (0.25, 0.5, 1 s).  Beyond it (a routed network): ICMP echo, TCP SYN to
-443 and TCP ACK to 80 to every address, as nmap -sn does; a host is up on any
-answer (echo reply, SYN/ACK or RST); three rounds with backoff (0.3, 0.6,
-1.2 s).  Only lab networks are swept, from inside a lab host."""
+443, TCP ACK to 80 and ICMP timestamp to every address, as nmap -sn does; a
+host is up on any answer (echo or timestamp reply, SYN/ACK or RST); three
+rounds with backoff (0.3, 0.6, 1.2 s).  Only lab networks are swept, from
+inside a lab host."""
 
 
 def _arp_text(found: Discovery) -> str:
@@ -47,7 +48,7 @@ def _arp_json(found: Discovery) -> dict[str, object]:
 
 def _probe_text(found: ProbeDiscovery) -> str:
     lines = [f"Probing {found.network} from {found.source}: ICMP echo, TCP SYN to 443, "
-             "TCP ACK to 80"]
+             "TCP ACK to 80, ICMP timestamp"]
     lines += [f"{h.ip}\t{h.reason}\t{h.rtt * 1000:.3f} ms" for h in found.hosts]
     lines.append(f"{found.scanned} hosts scanned in {found.elapsed:.3f} seconds. "
                  f"{len(found.hosts)} up")
@@ -56,7 +57,7 @@ def _probe_text(found: ProbeDiscovery) -> str:
 
 def _probe_json(found: ProbeDiscovery) -> dict[str, object]:
     return {
-        "method": "probe", "probes": ["icmp-echo", "tcp-syn:443", "tcp-ack:80"],
+        "method": "probe", "probes": ["icmp-echo", "tcp-syn:443", "tcp-ack:80", "icmp-timestamp"],
         "source": found.source, "network": found.network, "scanned": found.scanned,
         "rounds": found.rounds, "elapsed": round(found.elapsed, 6),
         "hosts": [{"ip": h.ip, "reason": h.reason, "rtt_ms": round(h.rtt * 1000, 3)}

@@ -3,7 +3,7 @@
 On the local segment, ARP (like ``arp-scan --localnet`` and nmap ``-sn`` on a LAN): one ARP
 request (RFC 826) to every address of the segment, and a list of who answered.  Beyond it
 (routed targets) ARP cannot reach, and :func:`probe_sweep` sends nmap's default probes for a
-privileged user instead: ICMP echo, TCP SYN to 443 and TCP ACK to 80 (see there).
+privileged user instead: ICMP echo, TCP SYN to 443, TCP ACK to 80 and ICMP timestamp.
 
 Frames are built with the wire codecs and sent on an AF_PACKET socket bound to the segment's
 interface; the same socket reads the answers through a BPF filter (libpcap-compiled, see
@@ -197,26 +197,30 @@ def _drain(sock: socket.socket, iface: Interface, wanted: set[str], sent_at: dic
 #
 # nmap -sn as root, for targets off the local segment, sends four probes a host: ICMP echo,
 # TCP SYN to 443, TCP ACK to 80 and ICMP timestamp (nmap book, "Host Discovery Controls",
-# default when no -P option is given).  The first three are here.  Any answer means the host
-# is up: an echo reply; a SYN/ACK or RST to the SYN (open or closed port: either way a live
-# TCP stack answered); a RST to the unsolicited ACK (RFC 9293 3.10.7.1: a segment that
-# acknowledges nothing we sent gets <SEQ=SEG.ACK><CTL=RST>).  ICMP errors from a router
+# default when no -P option is given); all four are sent.  Any answer means the host is up:
+# an echo or timestamp reply; a SYN/ACK or RST to the SYN (open or closed port: either way a
+# live TCP stack answered); a RST to the unsolicited ACK (RFC 9293 3.10.7.1: a segment that
+# acknowledges nothing we sent gets <SEQ=SEG.ACK><CTL=RST>).  The timestamp request (RFC 792)
+# finds hosts whose firewall drops only echo requests, as many do.  ICMP errors from a router
 # (host unreachable after its ARP failed) do not make a host up, as in nmap.
 #
 # Matching is keyed like the SYN scan's: the SYN's sequence number and the ACK's
 # acknowledgment number are HMAC cookies of (address, port, source port), so a SYN/ACK or RST
 # counts only if it acknowledges cookie + 1 (to the SYN) or carries seq == cookie (to the
-# ACK); the echo carries a random identifier and the address's index as its sequence.
+# ACK); the echo and timestamp requests carry a random identifier and the address's index as
+# their sequence number.
 
 PROBE_WAITS = (0.3, 0.6, 1.2)  # a round's wait, doubling: the retries' backoff
 SYN_PORT, ACK_PORT = 443, 80
+ICMP_REPLIES = {int(ICMPType.ECHO_REPLY): "echo-reply",
+                int(ICMPType.TIMESTAMP_REPLY): "timestamp-reply"}
 ETH_P_IP = 0x0800
 
 
 @dataclass(slots=True)
 class Up:
     ip: str
-    reason: str  # nmap's reason names: echo-reply, syn-ack, reset
+    reason: str  # nmap's reason names: echo-reply, timestamp-reply, syn-ack, reset
     rtt: float
 
 
@@ -245,15 +249,21 @@ class _Keys:
 
 
 def build_probes(src: str, ip: str, keys: _Keys) -> list[bytes]:
-    """The three IPv4 packets for ``ip``: echo, SYN to 443, ACK to 80."""
-    echo = ICMP(ICMPType.ECHO_REQUEST, 0, id=keys.echo_id, seq=keys.index[ip] & 0xFFFF,
+    """The four IPv4 packets for ``ip``: echo, SYN to 443, ACK to 80, timestamp."""
+    seq = keys.index[ip] & 0xFFFF
+    echo = ICMP(ICMPType.ECHO_REQUEST, 0, id=keys.echo_id, seq=seq,
                 payload=b"wirelab-discover").encode()
+    # originate, receive, transmit timestamps (ms since midnight UT); the target fills in two
+    stamp = int(time.time() % 86400 * 1000).to_bytes(4, "big")
+    timestamp = ICMP(ICMPType.TIMESTAMP, 0, id=keys.echo_id, seq=seq,
+                     payload=stamp + bytes(8)).encode()
     syn = TCP(keys.sport, SYN_PORT, seq=keys.cookie(ip, SYN_PORT), flags=TCPFlags.SYN,
               window=1024).encode(src, ip)
     ack = TCP(keys.sport, ACK_PORT, seq=0, ack=keys.cookie(ip, ACK_PORT), flags=TCPFlags.ACK,
               window=1024).encode(src, ip)
     return [IPv4(ttl=64, proto=proto, src=src, dst=ip, payload=body).encode()
-            for proto, body in ((IPProto.ICMP, echo), (IPProto.TCP, syn), (IPProto.TCP, ack))]
+            for proto, body in ((IPProto.ICMP, echo), (IPProto.TCP, syn), (IPProto.TCP, ack),
+                                (IPProto.ICMP, timestamp))]
 
 
 def classify(frame: bytes, keys: _Keys) -> tuple[str, str] | None:
@@ -264,9 +274,10 @@ def classify(frame: bytes, keys: _Keys) -> tuple[str, str] | None:
             return None
         if ip.proto == IPProto.ICMP:
             icmp = ICMP.decode(ip.payload)
-            if (icmp.type == ICMPType.ECHO_REPLY and icmp.id == keys.echo_id
+            reason = ICMP_REPLIES.get(int(icmp.type))
+            if (reason is not None and icmp.id == keys.echo_id
                     and icmp.seq == keys.index[ip.src] & 0xFFFF):
-                return ip.src, "echo-reply"
+                return ip.src, reason
             return None
         if ip.proto != IPProto.TCP:
             return None
@@ -294,7 +305,8 @@ def _probe_receiver(sport: int) -> socket.socket:
         raise PrivilegeError("discovery beyond the segment needs CAP_NET_RAW: run it in a lab "
                              "host (wirelab lab exec client -- wirelab discover ...)") from None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    expression = f"inbound and ((icmp and icmp[0] = 0) or (tcp and dst port {sport}))"
+    expression = (f"inbound and ((icmp and (icmp[0] = 0 or icmp[0] = 14)) "
+                  f"or (tcp and dst port {sport}))")
     bpf.attach(sock, bpf.compile_filter(expression))
     sock.setblocking(False)
     return sock
