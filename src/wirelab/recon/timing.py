@@ -225,6 +225,12 @@ class ProbeLoop:
         while len(done) < total:
             now = time.monotonic()
             sent = 0
+            if not retry and not self.delay and self.probes >= EXACT_FIRST:
+                # the bulk of a large scan: first probes, back to back
+                sent = min(BATCH, total - fresh, self.window - self.in_flight)
+                if sent > 0:
+                    self._send_fresh(prober, ports[fresh:fresh + sent])
+                    fresh += sent
             while sent < BATCH and self.in_flight < self.window and now >= next_send:
                 if retry:
                     port, tryno = retry.popleft()
@@ -281,6 +287,41 @@ class ProbeLoop:
         self.in_flight += 1
         self.timeouts.append((stamp, port, tryno))
         return stamp
+
+    def _send_fresh(self, prober: Prober, batch: list[int]) -> None:
+        """:meth:`_send` for a batch of first probes, with everything in locals."""
+        send, monotonic = prober.send, time.monotonic
+        tries, waiting, last_sent = self.tries, self.waiting, self.last_sent
+        timeout = self.timeouts.append
+        order, rank = (self.order if self.icmp_limited is not None else None), self.probes
+        for port in batch:
+            stamp = monotonic()
+            try:
+                send(port, 0)
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
+                self._resend(prober, port)
+            tries[port] = 1
+            waiting[port] = 1
+            last_sent[port] = stamp
+            timeout((stamp, port, 0))
+            if order is not None:
+                order[port] = rank
+            rank += 1
+        self.probes = rank
+        self.in_flight += len(batch)
+
+    @staticmethod
+    def _resend(prober: Prober, port: int) -> None:
+        while True:
+            time.sleep(0.001)  # the device queue is full: let it drain
+            try:
+                prober.send(port, 0)
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
 
     def _drain(self, rx: socket.socket, prober: Prober) -> None:
         """Read and apply every answer queued on ``rx`` (the hot path of a large scan)."""
