@@ -105,3 +105,17 @@ def test_human_output(tmp_path: Path) -> None:
     out = CliRunner().invoke(flows, [str(path), "--detect-scans"]).output
     assert "198.18.0.10" in out and "vertical" in out and "REJ=20" in out
     assert CliRunner().invoke(flows, [str(path), "--detect-scans", "--tsv"]).exit_code == 2
+
+
+def test_a_ping_sweep_is_horizontal(tmp_path: Path) -> None:
+    from wirelab.wire.icmp import ICMP
+    from wirelab.wire.ipv4 import IPProto
+
+    def ping(dst: samples.Host) -> bytes:
+        msg = ICMP(type=8, id=1, seq=1, payload=b"p" * 8).encode()
+        return samples.ether(C, dst, samples.ipv4(C, dst, IPProto.ICMP, msg))
+
+    groups = [[ping(host(n))] for n in range(26)]
+    [scan] = detect(tmp_path, timed(groups, 0.01))
+    assert (scan["kind"], scan["target_port"], scan["distinct"]) == ("horizontal", "8/icmp", 26)
+    assert scan["states"] == {"OTH": 26}

@@ -67,3 +67,23 @@ def test_a_syn_scan_is_detected_and_a_download_is_not(shared_lab: Lab, tmp_path:
     probes = [r for r in records if r["id.orig_h"] == CLIENT]
     assert {r["id.resp_p"] for r in probes if r["conn_state"] == "RSTO"} == OPEN
     assert all(r["history"] in ("Sr", "ShR") for r in probes)
+
+
+@pytest.mark.lab
+def test_a_ping_sweep_is_a_horizontal_scan(shared_lab: Lab, tmp_path: Path) -> None:
+    client = shared_lab.host("client")
+    pcap = tmp_path / "client.pcap"
+    targets = [SERVER, "198.18.0.1", REMOTE]  # server, router, remote (through the router)
+    with shared_lab.capture("client", pcap, bpf="icmp") as cap:
+        for target in targets:
+            _run(client, ["ping", "-c", "2", "-i", "0.2", "-W", "2", target])
+        cap.stop()
+    assert _detect(pcap) == []  # three hosts: far below Zeek's 25
+    result = CliRunner().invoke(flows, [str(pcap), "--detect-scans", "--json", "--hosts", "3"])
+    [scan] = json.loads(result.output)["scans"]
+    assert (scan["source"], scan["kind"], scan["target_port"], scan["distinct"]) == \
+        (CLIENT, "horizontal", "8/icmp", 3)
+    pings = _records(pcap)
+    assert sorted(r["id.resp_h"] for r in pings) == sorted(targets)
+    assert all((r["orig_pkts"], r["resp_pkts"], r["id.orig_p"], r["id.resp_p"]) ==
+               (2, 2, 8, 0) for r in pings)

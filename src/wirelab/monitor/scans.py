@@ -12,7 +12,9 @@ A *probe* here is a flow that carried no payload either way and that the source 
   SYN scan's open port ``RSTO`` (history ``ShR``: SYN, SYN-ACK, the scanner's RST),
   ``RSTOS0``, ``SH``, and a connect scan's open port closed at once (``ShAFf``...);
 - UDP to which the responder sent nothing (``S0``), payload or not (nmap -sU sends
-  protocol-specific payloads to some ports).
+  protocol-specific payloads to some ports);
+- an ICMP echo request, answered or not: many hosts pinged is a ping sweep, reported as a
+  horizontal scan of ``8/icmp`` (Zeek's scan.zeek looks at TCP only; this is ours).
 
 A normal connection moves data, so a web download or an SSH session is never a probe however
 many there are; a client opening hundreds of connections that all fail would be flagged, and
@@ -32,6 +34,8 @@ DEFAULT_PORTS = 15
 """Zeek's Scan::port_scan_threshold."""
 DEFAULT_HOSTS = 25
 """Zeek's Scan::addr_scan_threshold."""
+ECHO_TYPES = (8, 128)
+"""ICMP and ICMPv6 echo request: the probe of a ping sweep (nmap -sn -PE)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ def is_probe(r: dict[str, object]) -> bool:
         return not r["orig_bytes"] and not r["resp_bytes"] and "S" in str(r["history"] or "")
     if r["proto"] == "udp":
         return not r["resp_pkts"]  # a UDP probe may carry a payload (nmap -sU does)
+    if r["proto"] == "icmp":
+        return r["id.orig_p"] in ECHO_TYPES  # a ping, answered or not: a sweep's probe
     return False
 
 
@@ -67,8 +73,10 @@ class ScanDetector:
         src = str(r["id.orig_h"])
         self.flows[src] += 1
         if is_probe(r):
+            # an ICMP flow's "port" is the type asked (8: echo), not the answer's type
+            port = r["id.orig_p"] if r["proto"] == "icmp" else r["id.resp_p"]
             self.probes[src].append(Probe(float(r["ts"]), str(r["id.resp_h"]),  # type: ignore[arg-type]
-                                          int(r["id.resp_p"]), str(r["proto"]),  # type: ignore[call-overload]
+                                          int(port), str(r["proto"]),  # type: ignore[call-overload]
                                           str(r["conn_state"])))
 
     def report(self) -> list[dict[str, object]]:
