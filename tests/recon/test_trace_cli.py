@@ -33,6 +33,7 @@ def test_help_has_examples() -> None:
     (["-m", "300"], "wirelab: -m 300: 1..255 hops"),
     (["-I", "-T"], "wirelab: -I, -T and --method disagree"),
     (["-T", "--method", "icmp"], "wirelab: -I, -T and --method disagree"),
+    (["--sport", "0"], "wirelab: --sport 0: a port is 1..65535"),
 ])
 def test_bad_usage_is_one_line(args: list[str], message: str) -> None:
     done = wirelab("127.0.0.1", *args)

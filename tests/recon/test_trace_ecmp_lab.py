@@ -20,6 +20,7 @@ FAR = "198.18.15.10"
 BRANCH = {"198.18.11.2", "198.18.12.2"}  # r2a, r2b: the routers at hop 2
 MERGE = {"198.18.13.2", "198.18.14.2"}  # r3, answering from the side it sends back through
 RUNS = 4
+PORT = {"udp": 33434, "tcp": 80}  # fixed destination ports for the --sport comparison
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +29,22 @@ def ecmp() -> Iterator[Lab]:
         yield lab
 
 
-def _in_host(lab: str, method: str, paris: bool) -> tuple[bool, list[list[str | None]]]:
+def _in_host(lab: str, method: str, paris: bool,
+             sport: int | None) -> tuple[bool, list[list[str | None]]]:
     os.environ["WIRELAB_LAB"] = lab  # a forked child inside the host: what lab exec sets
-    result = trace(FAR, Options(method=method, paris=paris, q=6, wait=Wait(5.0, 0, 0)))
+    opts = Options(method=method, paris=paris, q=6, wait=Wait(5.0, 0, 0), sport=sport,
+                   port=PORT[method] if sport else None)
+    result = trace(FAR, opts)
     return result.reached, [[p.source for p in hop] for hop in result.hops]
 
 
-def hops(client: Host, method: str, paris: bool = False) -> list[set[str]]:
+def hops(client: Host, method: str, paris: bool = False,
+         sport: int | None = None) -> list[set[str]]:
     """The addresses that answered at each hop, six probes a hop, traced in-process inside
     the client (the CLI is tested elsewhere; a fork saves a Python start-up per trace).
     Waits are flat (-w 5,0,0) so that a busy machine cannot turn a late answer into a star;
     every hop must answer at least once."""
-    reached, path = client.call(_in_host, client.lab.name, method, paris)
+    reached, path = client.call(_in_host, client.lab.name, method, paris, sport)
     assert reached, path
     answered = [{a for a in hop if a is not None} for hop in path]
     assert all(answered), path
@@ -83,3 +88,26 @@ def test_linux_traceroute_sees_the_same_diamond(ecmp: Lab) -> None:
         assert done.returncode == 0, done.stderr
         seen |= {w for w in done.stdout.splitlines()[1].split() if w.startswith("198.")}
     assert seen == BRANCH
+
+
+@pytest.mark.lab
+def test_paris_takes_the_path_of_linux_traceroutes_fixed_flow(ecmp: Lab) -> None:
+    """Linux traceroute with a fixed source and destination port (``-U --sport=S -p P``,
+    ``-T --sport=S``) sends one flow; ``--paris --sport S`` must be hashed onto the very same
+    branch, flow for flow -- the flow identifier is the same five fields.  Twenty flows, so
+    both branches are taken by some (the hash has a random seed per namespace)."""
+    client = ecmp.host("client")
+    flag = {"udp": ["-U"], "tcp": ["-T"]}
+    branches: set[str] = set()
+    for method in ("udp", "tcp"):
+        for sport in range(40001, 40011):
+            done = client.run(["traceroute", "-n", *flag[method], f"--sport={sport}", "-p",
+                               str(PORT[method]), "-w", "5,0,0", FAR])
+            assert done.returncode == 0, done.stderr
+            theirs = [next(w for w in line.split()[1:] if w[0].isdigit())
+                      for line in done.stdout.splitlines()[1:]]
+            ours = hops(client, method, paris=True, sport=sport)
+            assert [len(hop) for hop in ours] == [1, 1, 1, 1], ours
+            assert [hop.pop() for hop in ours] == theirs, (method, sport)
+            branches.add(theirs[1])
+    assert branches == BRANCH

@@ -206,3 +206,10 @@ def test_scapy_agrees_on_every_checksum(method: str, paris: bool) -> None:
         again = SIP(bytes(rebuilt))
         assert again.chksum == parsed.chksum
         assert again[layer].chksum == parsed[layer].chksum, (method, paris, index)
+
+
+def test_fixed_sport_keeps_classic_tcp_on_one_port() -> None:
+    f = ProbeFactory("tcp", SRC, DST, ident=40007, seq_base=5, fixed_sport=True)
+    fields = [quote_fields("tcp", f.build(i, 1).quote) for i in range(4)]
+    assert {(x["sport"], x["dport"]) for x in fields} == {(40007, 80)}
+    assert [x["seq"] for x in fields] == [5, 6, 7, 8]

@@ -49,6 +49,8 @@ def _wait(text: str) -> Wait:
 @click.option("-f", "first_hop", type=int, default=1, show_default=True, help="First TTL.")
 @click.option("-p", "port", type=int, default=None,
               help="Destination port (udp: the first of the series; tcp: 80).")
+@click.option("--sport", type=int, default=None,
+              help="Source port (udp, tcp), the same for every probe.")
 @click.option("-w", "wait", default="5.0,3,10", show_default=True,
               help="MAX[,HERE,NEAR]: seconds to wait, or HERE/NEAR times a known RTT.")
 @click.option("-N", "sim", type=int, default=16, show_default=True,
@@ -61,7 +63,8 @@ def _wait(text: str) -> Wait:
               help="Seconds between --report rounds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def trace(target: str, method: str, icmp: bool, tcp: bool, paris: bool, queries: int,
-          max_hops: int, first_hop: int, port: int | None, wait: str, sim: int,
+          max_hops: int, first_hop: int, port: int | None, sport: int | None, wait: str,
+          sim: int,
           numeric: bool, report: bool, count: int, interval: float, as_json: bool) -> None:
     """Trace the route to TARGET (a lab host or loopback), like Linux traceroute."""
     chosen = {m for m, flag in (("icmp", icmp), ("tcp", tcp)) if flag}
@@ -69,7 +72,7 @@ def trace(target: str, method: str, icmp: bool, tcp: bool, paris: bool, queries:
         raise TraceUsageError("-I, -T and --method disagree: choose one method")
     method = chosen.pop() if chosen else method
     opts = Options(method=method, paris=paris, q=queries, max_hops=max_hops,
-                   first_hop=first_hop, port=port, wait=_wait(wait), sim=sim)
+                   first_hop=first_hop, port=port, wait=_wait(wait), sim=sim, sport=sport)
     names = None if numeric else ReverseNames()
     if report:
         from wirelab.recon.trace_report import render_report, report_json, run_report

@@ -67,6 +67,7 @@ class Options:
     port: int | None = None
     wait: Wait = field(default_factory=Wait)
     sim: int = 16
+    sport: int | None = None  # traceroute --sport: the UDP / TCP source port, fixed
 
     def check(self) -> None:
         if self.method not in METHODS:
@@ -79,6 +80,8 @@ class Options:
             raise TraceUsageError(f"-f {self.first_hop}: 1..max hops ({self.max_hops})")
         if self.port is not None and not 0 <= self.port <= 65535:
             raise TraceUsageError(f"-p {self.port}: a port is 0..65535")
+        if self.sport is not None and not 1 <= self.sport <= 65535:
+            raise TraceUsageError(f"--sport {self.sport}: a port is 1..65535")
         if not 1 <= self.sim <= 256:
             raise TraceUsageError(f"-N {self.sim}: 1..256 probes at once")
 
@@ -252,9 +255,10 @@ def open_prober(target: str, opts: Options, address: str | None = None) -> Probe
     check_scope(address)
     src = source_for(address, opts.port or 33434)
     seed = int.from_bytes(os.urandom(6), "big")
-    ident = 32768 + (seed & 0xFFFF) % 28000
+    ident = 32768 + (seed & 0xFFFF) % 28000 if opts.sport is None else opts.sport
     factory = ProbeFactory(opts.method, src, address, paris=opts.paris, port=opts.port,
-                           ident=ident, seq_base=seed >> 16)
+                           ident=ident, seq_base=seed >> 16,
+                           fixed_sport=opts.sport is not None)
     rx = open_receiver(opts.method, address)
     try:
         tx = open_raw(socket.AF_INET, hdrincl=True)

@@ -97,10 +97,13 @@ class ProbeFactory:
     ``ident`` is the run's identifier: the UDP source port, ICMP identifier or TCP source
     port (Paris) / base of the source ports (classic); ``seq_base`` seeds TCP sequence
     numbers (and the Paris UDP checksums), so two runs at once do not answer each other.
+    ``fixed_sport`` (traceroute's ``--sport``) keeps the TCP source port at ``ident`` in
+    classic mode too; the probes are then told apart by their sequence numbers.
     """
 
     def __init__(self, method: str, src: str, dst: str, *, paris: bool = False,
-                 port: int | None = None, ident: int = 33000, seq_base: int = 0) -> None:
+                 port: int | None = None, ident: int = 33000, seq_base: int = 0,
+                 fixed_sport: bool = False) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}")
         self.method = method
@@ -111,6 +114,7 @@ class ProbeFactory:
         self.ident = ident & 0xFFFF
         self.seq_base = seq_base & 0xFFFFFFFF
         self.proto = PROTO[method]
+        self.fixed_sport = fixed_sport
 
     def build(self, index: int, ttl: int) -> Probe:
         segment, direct = getattr(self, f"_{self.method}")(index)
@@ -156,7 +160,7 @@ class ProbeFactory:
 
     def _tcp(self, index: int) -> tuple[bytes, tuple[int, ...]]:
         seq = (self.seq_base + index) & 0xFFFFFFFF
-        if self.paris:
+        if self.paris or self.fixed_sport:
             sport = self.ident
         else:  # a new source port each probe, as Linux traceroute -T gets from bind()
             sport = 32768 + (self.ident + index) % 28232
