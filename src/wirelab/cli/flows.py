@@ -28,9 +28,10 @@ if TYPE_CHECKING:
     "stays bounded whatever the capture's length.\n\n"
     "--detect-scans: instead of the records, the sources that probed at least --ports "
     "distinct ports of one host (vertical scan) or --hosts distinct hosts on one port "
-    "(horizontal scan) within --window seconds; a probe is a flow that carried no payload "
-    "(S0, REJ, RSTOS0, a SYN-scanned open port's RSTO...).  Defaults are Zeek's scan.zeek "
-    "thresholds: 15 ports, 25 hosts, 300 s.",
+    "(horizontal scan) within --window seconds; a probe is a TCP attempt that carried no "
+    "payload (S0, REJ, RSTOS0, a SYN-scanned open port's RSTO...), an unanswered UDP "
+    "datagram or a ping (a ping sweep is a horizontal scan of 8/icmp).  Defaults are Zeek's "
+    "scan.zeek thresholds: 15 ports, 25 hosts, 300 s.",
 )
 @click.argument("capture", type=click.Path(dir_okay=False, exists=True), required=False)
 @click.option("-i", "--interface", help="Capture live on this interface (needs CAP_NET_RAW).")
