@@ -26,8 +26,8 @@ from wirelab.wire.udp import UDP
 SRC, DST, ROUTER = "198.18.0.10", "198.18.3.2", "198.18.1.2"
 
 
-def factory(method: str, paris: bool, **kw: int) -> ProbeFactory:
-    return ProbeFactory(method, SRC, DST, paris=paris, ident=40001, seq_base=777, **kw)
+def factory(method: str, paris: bool, port: int | None = None) -> ProbeFactory:
+    return ProbeFactory(method, SRC, DST, paris=paris, ident=40001, seq_base=777, port=port)
 
 
 def flow_id(packet: bytes) -> tuple[str, str, int, bytes]:
