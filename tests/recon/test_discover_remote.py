@@ -25,8 +25,8 @@ def _run(host: Host, argv: list[str]) -> str:
     return str(done.stdout)
 
 
-def _ours(client: Host, network: str) -> dict[str, str]:
-    data = json.loads(_run(client, [sys.executable, "-m", "wirelab", "discover", network,
+def _ours(client: Host, *targets: str) -> dict[str, str]:
+    data = json.loads(_run(client, [sys.executable, "-m", "wirelab", "discover", *targets,
                                     "--json"]))
     assert data["method"] == "probe" and data["source"] == "198.18.0.10"
     assert all(h["rtt_ms"] > 0 for h in data["hosts"])
@@ -85,6 +85,18 @@ def test_timestamp_finds_a_host_that_drops_echo_and_tcp(shared_lab: Lab) -> None
     finally:
         for rule in rules:
             remote.run(["iptables", "-w", "-D", "INPUT", *rule])
+
+
+@pytest.mark.lab
+def test_several_targets(shared_lab: Lab) -> None:
+    client = shared_lab.host("client")
+    assert _ours(client, "198.18.1.1", "198.18.1.10", "198.18.1.11") == {
+        "198.18.1.1": "echo-reply", "198.18.1.10": "echo-reply"}
+    mixed = client.run([sys.executable, "-m", "wirelab", "discover", "198.18.0.20",
+                        "198.18.1.10"], timeout=60)
+    assert mixed.returncode == 6 and mixed.stdout == ""
+    assert mixed.stderr == ("wirelab: some targets are on this host's segment (ARP) and some "
+                            "beyond it (probes): sweep them in two runs\n")
 
 
 def test_answers_matched_by_cookie() -> None:

@@ -16,6 +16,7 @@ Examples (from a lab host):
   wirelab lab exec client -- wirelab discover
   wirelab lab exec client -- wirelab discover 198.18.0.0/24 --json
   wirelab lab exec client -- wirelab discover 198.18.1.0/24
+  wirelab lab exec client -- wirelab discover 198.18.1.1 198.18.1.10 --json
 
 \b
 On this host's segment: one ARP request to every address, three rounds with
@@ -66,11 +67,12 @@ def _probe_json(found: ProbeDiscovery) -> dict[str, object]:
 
 
 @click.command(epilog=EPILOG)
-@click.argument("network", required=False)
+@click.argument("targets", nargs=-1, metavar="[TARGETS]...")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def discover(network: str | None, as_json: bool) -> None:
-    """Find the hosts that are up in NETWORK (default: this host's segment)."""
-    found = run_discover(network, os.environ.get("WIRELAB_LAB"))
+def discover(targets: tuple[str, ...], as_json: bool) -> None:
+    """Find the hosts that are up among TARGETS (networks or addresses; default: this
+    host's segment)."""
+    found = run_discover(list(targets), os.environ.get("WIRELAB_LAB"))
     if isinstance(found, ProbeDiscovery):
         click.echo(json.dumps(_probe_json(found), indent=2) if as_json else _probe_text(found))
     else:

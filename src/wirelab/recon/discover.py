@@ -28,6 +28,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from wirelab.craft import bpf
@@ -114,21 +115,40 @@ def local_interface(target: ipaddress.IPv4Network) -> Interface | None:
     return matching[0] if matching else None
 
 
-def choose(network: str | None, env_lab: str | None) -> tuple[Interface, list[str]]:
+Targets = str | Sequence[str] | None
+
+
+def _networks(targets: Targets) -> list[ipaddress.IPv4Network]:
+    names = [targets] if isinstance(targets, str) else list(targets or [])
+    return [parse_network(n) for n in names]
+
+
+def _addresses(networks: list[ipaddress.IPv4Network], env_lab: str | None) -> list[str]:
+    """Every address of ``networks`` once, in order; scope and size checked."""
+    seen: dict[str, None] = {}
+    for net in networks:
+        seen.update(dict.fromkeys(check_sweep_scope(net, env_lab)))
+    if len(seen) > MAX_ADDRESSES:
+        raise NetworkError(f"{len(seen)} addresses to sweep; at most {MAX_ADDRESSES}")
+    return list(seen)
+
+
+def choose(targets: Targets, env_lab: str | None) -> tuple[Interface, list[str]]:
     """The interface to sweep from and the addresses to ask about; refuse outside the lab."""
-    if network is None:
+    networks = _networks(targets)
+    if not networks:
         ifaces = interfaces()
         if not ifaces:
             raise NetworkError("no Ethernet interface with an IPv4 address is up here")
-        iface, target = ifaces[0], ifaces[0].network
+        iface, networks = ifaces[0], [ifaces[0].network]
     else:
-        target = parse_network(network)
-        found = local_interface(target)
-        if found is None:
-            raise NetworkError(f"{target} is not on a segment this host is attached to: "
+        found = {local_interface(net) for net in networks}
+        if None in found or len(found) > 1:
+            where = " ".join(str(n) for n in networks)
+            raise NetworkError(f"{where} is not on a segment this host is attached to: "
                                "ARP reaches only the local segment")
-        iface = found
-    hosts = check_sweep_scope(target, env_lab)
+        iface = found.pop()  # type: ignore[assignment]
+    hosts = _addresses(networks, env_lab)
     return iface, [h for h in hosts if h != iface.address]
 
 
@@ -149,8 +169,8 @@ def _open(iface: Interface) -> socket.socket:
     return sock
 
 
-def sweep(network: str | None = None, env_lab: str | None = None) -> Discovery:
-    """ARP-sweep ``network`` (default: the first interface's segment)."""
+def sweep(network: Targets = None, env_lab: str | None = None) -> Discovery:
+    """ARP-sweep ``network`` (one or several; default: the first interface's segment)."""
     started = time.monotonic()
     iface, addresses = choose(network, env_lab)
     wanted = set(addresses)
@@ -312,13 +332,15 @@ def _probe_receiver(sport: int) -> socket.socket:
     return sock
 
 
-def probe_sweep(network: str, env_lab: str | None) -> ProbeDiscovery:
-    """Find the hosts of a routed ``network`` that answer any of nmap's three probes."""
+def probe_sweep(network: Targets, env_lab: str | None) -> ProbeDiscovery:
+    """Find the hosts of routed ``network`` (one or several) answering any of nmap's probes."""
     from wirelab.sockets.raw import open_raw, source_for
 
     started = time.monotonic()
-    target = parse_network(network)
-    addresses = check_sweep_scope(target, env_lab)
+    networks = _networks(network)
+    if not networks:
+        raise NetworkError("discovery beyond the segment needs a network to probe")
+    addresses = _addresses(networks, env_lab)
     src = source_for(addresses[0], SYN_PORT)
     addresses = [a for a in addresses if a != src]
     keys = _Keys(addresses)
@@ -342,7 +364,8 @@ def probe_sweep(network: str, env_lab: str | None) -> ProbeDiscovery:
             if len(found) == len(addresses):
                 break
     hosts = sorted(found.values(), key=lambda u: ipaddress.IPv4Address(u.ip))
-    return ProbeDiscovery(str(target), src, len(addresses), hosts, time.monotonic() - started,
+    return ProbeDiscovery(" ".join(map(str, networks)), src, len(addresses), hosts,
+                          time.monotonic() - started,
                           rounds)
 
 
@@ -374,8 +397,15 @@ def _drain_probes(rx: socket.socket, keys: _Keys, sent_at: dict[str, float],
             found[ip] = Up(ip, reason, now - sent_at[ip])
 
 
-def discover(network: str | None, env_lab: str | None) -> Discovery | ProbeDiscovery:
-    """ARP on the local segment (or with no network given), nmap's probes beyond it."""
-    if network is not None and local_interface(parse_network(network)) is None:
-        return probe_sweep(network, env_lab)
-    return sweep(network, env_lab)
+def discover(targets: Targets, env_lab: str | None) -> Discovery | ProbeDiscovery:
+    """ARP when the targets are on this host's segment (or none are given), nmap's probes
+    when none of them is; a mix of both is refused (run the two kinds separately)."""
+    networks = _networks(targets)
+    local = [local_interface(net) is not None for net in networks]
+    if networks and not any(local):
+        return probe_sweep(targets, env_lab)
+    if networks and not all(local):
+        _addresses(networks, env_lab)  # out of scope: say that first
+        raise NetworkError("some targets are on this host's segment (ARP) and some beyond it "
+                           "(probes): sweep them in two runs")
+    return sweep(targets, env_lab)
