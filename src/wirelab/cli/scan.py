@@ -83,7 +83,7 @@ def _warn_override(target: str) -> None:
               show_default=True,
               help="syn: half-open, raw sockets; connect: connect(); udp: UDP probes.")
 @click.option("-T", "timing", type=click.IntRange(0, 5), metavar="0-5",
-              help="nmap's timing template (-T4 or -T 4): paranoid 0 ... insane 5.")
+              help="nmap's timing template (-T4 or -T 4): paranoid 0 ... insane 5; default 4.")
 @click.option("--max-retries", type=click.IntRange(0, 50), metavar="N",
               help="Retransmissions of an unanswered probe (default: the template's).")
 @click.option("--reason", is_flag=True, help="Add nmap's REASON column.")
