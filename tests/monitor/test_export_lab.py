@@ -98,7 +98,7 @@ def test_live_export_to_nfcapd_in_the_lab(lab: Lab, tmp_path: Path) -> None:
         with lab.capture("client", pcap, bpf=BPF):
             exporter = client.popen(
                 [sys.executable, "-m", "wirelab", "export", "-i", client.interfaces[0].name,
-                 "-f", BPF, "--duration", "4", "--netflow", f"{server.ip}:{PORT}",
+                 "-f", BPF, "--duration", "6", "--netflow", f"{server.ip}:{PORT}",
                  "--parquet", str(hist), "--json"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                 text=True)
@@ -109,8 +109,12 @@ def test_live_export_to_nfcapd_in_the_lab(lab: Lab, tmp_path: Path) -> None:
                 assert done.returncode == 0, done.stderr
             done = client.run(["ping", "-c", "3", "-i", "0.2", "-n", server.ip], timeout=30)
             assert done.returncode == 0, done.stdout + done.stderr
+            traffic_done = time.monotonic()
             out, err = exporter.communicate(timeout=60)
             assert exporter.returncode == 0, err
+            # the traffic must have ended inside the export's 6 s window, or the flows
+            # below would be cut short: say so rather than fail on a confusing mismatch
+            assert time.monotonic() - traffic_done > 0.5, "traffic outlasted --duration 6"
         time.sleep(0.3)
     finally:
         if exporter is not None and exporter.poll() is None:
