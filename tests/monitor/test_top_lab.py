@@ -1,9 +1,9 @@
 """``wirelab top -i`` and ``wirelab flows -i`` live in the lab, against a simultaneous capture.
 
 On the server, a capture (tcpdump, or pcapture in a rootless lab), ``wirelab top -i eth0
---json --duration`` and ``wirelab flows -i eth0 --json --duration`` all listen with the same
-filter; once all are armed, client downloads 1,000,000 bytes and remote 100,000 over HTTP.
-Then:
+--json`` and ``wirelab flows -i eth0 --json`` all listen with the same filter; once all are
+armed, client downloads 1,000,000 bytes and remote 100,000 over HTTP, then both commands get
+a Ctrl-C (SIGINT), which ends a capture cleanly and prints what it counted.  Then:
 
 - top: the top talker is the server, the top conversation client <-> server, every host's
   and conversation's byte counts equal the sums of tshark's frame.len over the capture (the
@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 import select
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,7 +37,8 @@ pytestmark = [pytest.mark.tshark,
 SERVER, CLIENT, REMOTE = "198.18.0.20", "198.18.0.10", "198.18.1.10"
 FILTER = "tcp port 80"
 SIZES = {CLIENT: 1_000_000, REMOTE: 100_000}
-DURATION = 4.0
+DURATION = 60.0
+"""A bound only: the commands are stopped with SIGINT once the traffic is over."""
 
 
 def _start(host: Host, argv: list[str]) -> subprocess.Popen[str]:
@@ -52,6 +55,7 @@ def _start(host: Host, argv: list[str]) -> subprocess.Popen[str]:
 
 
 def _finish(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     return out
@@ -73,6 +77,7 @@ def test_live_top_and_flows_equal_the_capture(lab: Lab, tmp_path: Path) -> None:
                 got = host.run(["curl", "-s", "-o", "/dev/null", "-w", "%{size_download}",
                                 f"http://{SERVER}/bytes/{SIZES[name]}"], timeout=30)
                 assert got.returncode == 0 and int(got.stdout) == SIZES[name], got.stderr
+            time.sleep(0.5)  # the last ACKs reach every capture
             snap = json.loads(_finish(procs[0]))
             live = [json.loads(line) for line in _finish(procs[1]).splitlines()]
         finally:
