@@ -215,3 +215,14 @@ def test_report_table_as_mtr(chain: Lab, numeric: bool) -> None:
 
     assert table(ours) == table(theirs)
     assert len(table(ours)) == 5
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("options", [["-f", "3", "-q", "2"], ["-N", "1", "-q", "1"],
+                                     ["-m", "2"], ["-p", "40000", "-I"], ["-q", "5", "-T"]],
+                         ids=lambda o: " ".join(o))
+def test_options_as_traceroute(chain: Lab, options: list[str]) -> None:
+    h1 = chain.host("h1")
+    theirs = normal(run(h1, ["traceroute", "-n", *FLAT, *options, "h5"]))
+    ours = normal(wirelab(h1, "h5", "-n", *FLAT, *options))
+    assert ours == theirs
