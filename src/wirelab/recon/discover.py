@@ -10,9 +10,13 @@ interface; the same socket reads the answers through a BPF filter (libpcap-compi
 :mod:`wirelab.craft.bpf`) that lets in only ARP replies addressed to us.  A reply counts when
 its sender address is one we asked about and its target is our own address.
 
-Timing: a round sends every request still unanswered, then waits; there are three rounds with
-waits of 0.25, 0.5 and 1 s (exponential backoff), so a host that drops one request is still
-found.  RTT is measured from the latest request to that address.
+Timing: a round sends every request still unanswered, then waits; there are three rounds, the
+wait doubling each time (exponential backoff), so a host that drops one request is still found.
+The waits follow the measured round trips as nmap -T4's do: the first round's answers feed an
+RFC 6298 estimator (:class:`wirelab.recon.timing.RTOEstimator`, bounds 100 ms to 1.25 s), and
+round k waits RTO * 2**k, but never longer than the fixed 0.25, 0.5, 1 s (ARP) or 0.3, 0.6,
+1.2 s (probes) used when nothing has answered.  RTT is measured from the latest request to
+that address.
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from wirelab.craft import bpf
 from wirelab.errors import NetworkError, PrivilegeError, ToolMissingError
 from wirelab.recon.scope import LAB_NETWORK, ScopeError
+from wirelab.recon.timing import RTOEstimator
 from wirelab.wire.arp import ARP, ARPOp
 from wirelab.wire.ethernet import Ethernet, EtherType
 from wirelab.wire.icmp import ICMP, ICMPType
@@ -169,6 +175,13 @@ def _open(iface: Interface) -> socket.socket:
     return sock
 
 
+def round_wait(fixed: float, rto: RTOEstimator, round_no: int) -> float:
+    """How long round ``round_no`` (0-based) waits: the backed-off RTO, at most ``fixed``."""
+    if rto.srtt is None:  # nothing answered yet: nothing to measure
+        return fixed
+    return min(fixed, rto.rto * 2 ** round_no)
+
+
 def sweep(network: Targets = None, env_lab: str | None = None) -> Discovery:
     """ARP-sweep ``network`` (one or several; default: the first interface's segment)."""
     started = time.monotonic()
@@ -176,8 +189,9 @@ def sweep(network: Targets = None, env_lab: str | None = None) -> Discovery:
     wanted = set(addresses)
     sent_at: dict[str, float] = {}
     found: dict[str, Found] = {}
+    rto = RTOEstimator()
     with _open(iface) as sock:
-        for wait in WAITS:
+        for round_no, fixed in enumerate(WAITS):
             for ip in addresses:
                 if ip not in found:
                     frame = _request(iface, ip)
@@ -185,7 +199,7 @@ def sweep(network: Targets = None, env_lab: str | None = None) -> Discovery:
                     sent_at[ip] = time.monotonic()
                     sock.send(frame)
                     _drain(sock, iface, wanted, sent_at, found)  # early answers: exact RTT
-            deadline = time.monotonic() + wait
+            deadline = time.monotonic() + round_wait(fixed, _sampled(rto, found), round_no)
             while len(found) < len(addresses) and (left := deadline - time.monotonic()) > 0:
                 if select.select([sock], [], [], left)[0]:
                     _drain(sock, iface, wanted, sent_at, found)
@@ -193,6 +207,15 @@ def sweep(network: Targets = None, env_lab: str | None = None) -> Discovery:
                 break
     hosts = sorted(found.values(), key=lambda f: ipaddress.IPv4Address(f.ip))
     return Discovery(iface, len(addresses), hosts, time.monotonic() - started)
+
+
+def _sampled(rto: RTOEstimator, found: dict[str, Any]) -> RTOEstimator:
+    """``rto`` fed once with the RTTs measured so far (first answers only: Karn's rule holds,
+    since an address is not asked again once it answered)."""
+    if rto.srtt is None:
+        for answer in found.values():
+            rto.sample(answer.rtt)
+    return rto
 
 
 def _drain(sock: socket.socket, iface: Interface, wanted: set[str], sent_at: dict[str, float],
@@ -347,8 +370,9 @@ def probe_sweep(network: Targets, env_lab: str | None) -> ProbeDiscovery:
     sent_at: dict[str, float] = {}
     found: dict[str, Up] = {}
     rounds = 0
+    rto = RTOEstimator()
     with _probe_receiver(keys.sport) as rx, open_raw(socket.AF_INET, hdrincl=True) as tx:
-        for wait in PROBE_WAITS:
+        for round_no, fixed in enumerate(PROBE_WAITS):
             rounds += 1
             for ip in addresses:
                 if ip in found:
@@ -357,7 +381,7 @@ def probe_sweep(network: Targets, env_lab: str | None) -> ProbeDiscovery:
                 for packet in build_probes(src, ip, keys):
                     _send_probe(tx, packet, ip)
                 _drain_probes(rx, keys, sent_at, found)
-            deadline = time.monotonic() + wait
+            deadline = time.monotonic() + round_wait(fixed, _sampled(rto, found), round_no)
             while len(found) < len(addresses) and (left := deadline - time.monotonic()) > 0:
                 if select.select([rx], [], [], left)[0]:
                     _drain_probes(rx, keys, sent_at, found)
