@@ -41,6 +41,12 @@ def test_bad_usage_is_one_line(args: list[str], message: str) -> None:
     assert done.stderr.startswith(message) and done.stderr.count("\n") == 1
 
 
+def test_ipv6_is_refused_in_one_line() -> None:
+    done = wirelab("::1")
+    assert done.returncode == 2
+    assert done.stderr == "wirelab: ::1: IPv6 is not traced yet (IPv4 only)\n"
+
+
 def test_outside_the_lab_is_refused() -> None:
     env = {k: v for k, v in os.environ.items() if k != "WIRELAB_LAB"}
     done = wirelab("192.0.2.1", env=env)

@@ -248,10 +248,19 @@ def run_schedule(prober: Prober, sched: Scheduler, offset: int = 0,
         prober.receive(deadline, take)
 
 
+def _resolve(target: str) -> str:
+    try:
+        if ipaddress.ip_address(target).version == 6:
+            raise TraceUsageError(f"{target}: IPv6 is not traced yet (IPv4 only)")
+    except ValueError:
+        pass  # a name
+    return resolve(target)
+
+
 def open_prober(target: str, opts: Options, address: str | None = None) -> Prober:
     """Resolve, check the scope, open the sockets (the caller closes them via close())."""
     opts.check()
-    address = address or resolve(target)
+    address = address or _resolve(target)
     check_scope(address)
     src = source_for(address, opts.port or 33434)
     seed = int.from_bytes(os.urandom(6), "big")
@@ -279,7 +288,8 @@ def trace(target: str, opts: Options,
     """Trace the path to ``target``; ``on_start`` gets the address once the sockets are
     open (traceroute prints its header then), ``on_probe`` each probe's result in order."""
     started = time.monotonic()
-    address = resolve(target)
+    opts.check()
+    address = _resolve(target)
     prober = open_prober(target, opts, address)
     if on_start is not None:
         on_start(address)
