@@ -19,11 +19,12 @@ Examples (from a lab host):
   wirelab lab exec client -- wirelab discover 198.18.1.1 198.18.1.10 --json
 
 \b
-On this host's segment: one ARP request to every address, three rounds with
-backoff (0.25, 0.5, 1 s).  Beyond it (a routed network): ICMP echo, TCP SYN to
-443, TCP ACK to 80 and ICMP timestamp to every address, as nmap -sn does; a
-host is up on any answer (echo or timestamp reply, SYN/ACK or RST); three
-rounds with backoff (0.3, 0.6, 1.2 s).  Only lab networks are swept, from
+On this host's segment: one ARP request to every address.  Beyond it (a routed
+network): ICMP echo, TCP SYN to 443, TCP ACK to 80 and ICMP timestamp to every
+address, as nmap -sn does; a host is up on any answer (echo or timestamp
+reply, SYN/ACK or RST).  Three rounds for the silent, each waiting twice as
+long: the measured RTT's time-out (RFC 6298, 100 ms at least), or 0.25/0.3 s
+doubling when nothing has answered.  Only lab networks are swept, from
 inside a lab host."""
 
 
