@@ -57,6 +57,9 @@ class Keys(NamedTuple):
     its end; else -1."""
 
 
+_new = tuple.__new__
+
+
 class _Pending:
     __slots__ = ("have", "total", "ports")
 
@@ -157,8 +160,9 @@ def _transport(f: Buf, family: int, src: bytes, dst: bytes, proto: int, pos: int
                end: int) -> Keys:
     if proto == TCP and end - pos >= 20 or proto == UDP and end - pos >= 8:
         sport, dport = _PORTS(f, pos)
-        return Keys(family, src, dst, proto, sport, dport, proto, True, pos, end)
-    return Keys(family, src, dst, 0, 0, 0, proto, l4_end=end, other=pos)
+        # tuple.__new__: a NamedTuple's own __new__ is a Python function (the hot path)
+        return _new(Keys, (family, src, dst, proto, sport, dport, proto, True, pos, end, 0, -1))
+    return _new(Keys, (family, src, dst, 0, 0, 0, proto, True, -1, end, 0, pos))
 
 
 def _network_start(f: Buf, linktype: int) -> tuple[tuple[str, ...], int, int] | None:

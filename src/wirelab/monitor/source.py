@@ -24,6 +24,7 @@ as incoming), and an 802.1Q tag the kernel took out of the frame is put back.
 
 from __future__ import annotations
 
+import os
 import signal
 import struct
 import threading
@@ -34,7 +35,7 @@ from types import FrameType
 from typing import NamedTuple
 
 from wirelab.errors import PrivilegeError, WirelabError
-from wirelab.wire.pcap import PcapWriter
+from wirelab.wire.pcap import CapturedPacket, PcapWriter
 
 NS = 1_000_000_000
 LINKTYPE_ETHERNET = 1
@@ -84,7 +85,7 @@ class Source:
     def stop(self) -> None:
         """Ask the iteration to end after the batch in hand (safe from any thread).
 
-        A batch is at most one ring block (live) or 1,024 packets (file).
+        A batch is at most one ring block (live) or the records of one MiB (file).
         """
         self._stop.set()
 
@@ -100,7 +101,7 @@ class Source:
         """Packets in lists as they come; an empty list after ``max_wait_s`` without any.
 
         For a live display (``wirelab top``) that must redraw even when the wire is quiet.
-        A list holds at most one ring block's frames (live) or 1,024 packets (file).
+        A list holds at most one ring block's frames (live) or one MiB of records (file).
         """
         with _sigint_stops(self):
             yield from self._batches(max_wait_s)
@@ -145,32 +146,92 @@ class FileSource(Source):
         from wirelab.wire.capture import open_capture
 
         self._reader = open_capture(path, on_warning=on_warning)
+        self._warn = on_warning
 
     def _batches(self, max_wait_s: float) -> Iterator[list[Packet]]:
+        from wirelab.wire.pcap import PcapReader
+
+        reader = self._reader
+        if isinstance(reader, PcapReader) and os.path.isfile(self.name):
+            # Classic pcap on disk: the header was checked by the reader; records are read
+            # here a MiB at a time, with no object per packet but the Packet itself.
+            raw = _pcap_records(self.name, reader.byteorder, reader.nanosecond,
+                                reader.linktype, self._warn)
+        else:
+            raw = _reader_batches(reader)
         end_ns: int | None = None
-        batch: list[Packet] = []
-        append = batch.append
-        new = tuple.__new__
-        for p in self._reader:
-            ts = p.ts_sec * NS + p.ts_frac_ns
+        for batch in raw:
             if self.duration is not None:
                 if end_ns is None:
-                    end_ns = ts + int(self.duration * NS)
-                if ts > end_ns:
-                    break
-            append(new(Packet, (ts, p.linktype, p.data, p.orig_len)))
-            if len(batch) >= 1024:
-                out, more = self._take(batch)
-                yield out
-                if not more or self._stop.is_set():
+                    end_ns = batch[0][0] + int(self.duration * NS)
+                if batch[-1][0] > end_ns:
+                    cut = next(i for i, p in enumerate(batch) if p[0] > end_ns)
+                    if cut:
+                        yield self._take(batch[:cut])[0]
                     return
-                batch = []
-                append = batch.append
-        if batch and not self._stop.is_set():
-            yield self._take(batch)[0]
+            out, more = self._take(batch)
+            yield out
+            if not more or self._stop.is_set():
+                return
 
     def close(self) -> None:
         self._reader.close()
+
+
+def _reader_batches(reader: Iterator[CapturedPacket]) -> Iterator[list[Packet]]:
+    """Batches of 1,024 packets from a reader (pcapng, a pipe)."""
+    new = tuple.__new__
+    batch: list[Packet] = []
+    for p in reader:
+        batch.append(new(Packet, (p.ts_sec * NS + p.ts_frac_ns, p.linktype, p.data,
+                                  p.orig_len)))
+        if len(batch) >= 1024:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _pcap_records(path: str, byteorder: str, nanosecond: bool, linktype: int,
+                  warn: Callable[[str], None] | None) -> Iterator[list[Packet]]:
+    """The records of a classic pcap file after its 24-byte header, one batch per MiB read.
+
+    The format (a 16-byte record header: seconds, fraction, captured and original length,
+    then the bytes) as :class:`wirelab.wire.pcap.PcapReader` reads it, with its checks.
+    """
+    from wirelab.errors import CaptureFormatError
+    from wirelab.wire.pcap import MAX_CAPLEN
+
+    unpack = struct.Struct(byteorder + "IIII").unpack_from
+    scale = 1 if nanosecond else 1000
+    new = tuple.__new__
+    offset = 24  # of buf[0] in the file
+    with open(path, "rb") as f:
+        f.seek(24)
+        buf = b""
+        while chunk := f.read(1 << 20):
+            buf += chunk
+            pos, size = 0, len(buf)
+            batch: list[Packet] = []
+            append = batch.append
+            while pos + 16 <= size:
+                sec, frac, caplen, orig_len = unpack(buf, pos)
+                if caplen > MAX_CAPLEN:
+                    raise CaptureFormatError(
+                        f"{path}: byte {offset + pos + 8}: record captured length {caplen} "
+                        f"exceeds {MAX_CAPLEN} (256 MiB); the file is corrupt")
+                end = pos + 16 + caplen
+                if end > size:
+                    break
+                append(new(Packet, (sec * NS + frac * scale, linktype, buf[pos + 16:end],
+                                    orig_len)))
+                pos = end
+            buf, offset = buf[pos:], offset + pos
+            if batch:
+                yield batch
+    if buf and warn is not None:
+        warn(f"{path}: byte {offset}: file ends inside a record ({len(buf)} bytes left); "
+             "the last record is truncated")
 
 
 class LiveSource(Source):
