@@ -91,3 +91,29 @@ def test_max_retries_zero_and_progress(firewalled: Lab, kind: str) -> None:
     assert isinstance(calls, list) and calls[-1] == [2000, 2000]
     assert all(total == 2000 for _, total in calls)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+LOOPBACK_UDP = """
+import json, socket, threading
+from wirelab.recon.scan import scan
+echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); echo.bind(("127.0.0.1", 0))
+mute = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); mute.bind(("127.0.0.1", 0))
+gone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); gone.bind(("127.0.0.1", 0))
+closed = gone.getsockname()[1]; gone.close()
+def serve():
+    data, peer = echo.recvfrom(2048)
+    echo.sendto(b"echo:" + data, peer)
+threading.Thread(target=serve, daemon=True).start()
+ports = [echo.getsockname()[1], mute.getsockname()[1], closed]
+r = scan("127.0.0.1", ports, "udp")
+print(json.dumps({"states": [str(r.state_of(p)) for p in ports], "notes": r.notes}))
+"""
+
+
+@pytest.mark.lab
+def test_udp_on_loopback(shared_lab: Lab) -> None:
+    # a replying service, a silent one, a closed port; Linux never rate-limits ICMP on
+    # loopback, so no pacing and no note
+    out = _run(shared_lab.host("client"), [sys.executable, "-c", LOOPBACK_UDP]).stdout
+    result = json.loads(out)
+    assert result == {"states": ["open", "open|filtered", "closed"], "notes": []}

@@ -29,6 +29,7 @@ that rate (:class:`wirelab.recon.timing.ProbeLoop`), and the result says so in `
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import socket
 import struct
@@ -158,9 +159,10 @@ def udp_scan(target: str, address: str, ports: list[int], *, tpl: Template = TEM
              max_retries: int = 6, progress: Progress | None = None) -> ScanResult:
     """UDP-scan ``ports`` of ``address`` (already checked against the scope)."""
     prober = Prober(source_for(address, ports[0]), address)
+    # Linux never rate-limits ICMP sent over loopback (icmpv4_xrlim_allow): nothing to detect.
+    limited = None if ipaddress.ip_address(address).is_loopback else ratelimit.from_icmp
     loop = ProbeLoop(ports, tpl, min(max_retries, MAX_TRIES - 1),
-                     silence=states.UDP_NO_ANSWER, progress=progress,
-                     icmp_limited=ratelimit.from_icmp)
+                     silence=states.UDP_NO_ANSWER, progress=progress, icmp_limited=limited)
     prober.open()
     try:
         loop.run(prober)
