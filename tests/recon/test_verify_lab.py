@@ -102,6 +102,19 @@ def test_verify_reports_a_real_disagreement(firewalled: Lab) -> None:
 
 
 @pytest.mark.lab
+def test_verify_error_after_the_scan_is_shown(firewalled: Lab) -> None:
+    """No lab host has 198.18.0.99: the scan is printed, then one line says why there is no
+    verdict (exit 5)."""
+    done = firewalled.host("client").run([sys.executable, "-m", "wirelab", "scan",
+                                          "198.18.0.99", "-p", "80", "--max-retries", "0",
+                                          "--verify"], timeout=60)
+    assert done.returncode == 5
+    assert "80/tcp filtered http" in done.stdout.splitlines()
+    assert done.stderr == (f"wirelab: 198.18.0.99 is not a host of lab {firewalled.name}: "
+                           "--verify reads the truth from a lab host\n")
+
+
+@pytest.mark.lab
 def test_verify_errors(firewalled: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WIRELAB_LAB", firewalled.name)
     with pytest.raises(VerifyError, match=f"198.18.9.9 is not a host of lab {firewalled.name}"):

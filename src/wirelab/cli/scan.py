@@ -137,24 +137,24 @@ def _outputs(result: ScanResult, started: float, files: dict[str, IO[str] | None
              normal_file: str | None, xml_file: str | None, *, reason: bool, as_json: bool,
              interactive: bool, verify: bool) -> None:
     command = _command()
-    report = None
-    if verify:
-        from wirelab.recon.verify import verify_result
-
-        report = verify_result(result)
     if normal_file is not None:
         text = render_file(result, command=command, started=started, reason=reason)
         _emit(files["normal"], text)
     if xml_file is not None:
         _emit(files["xml"], render_xml(result, command=command, started=started))
+    if interactive:  # the report first: a --verify error below must not cost the scan
+        click.echo(render_normal(result, reason=reason))
+    report = None
+    if verify:
+        from wirelab.recon.verify import verify_result
+
+        report = verify_result(result)
     if as_json:
         data = to_json(result)
         if report is not None:
             data["verify"] = report.to_json()
         click.echo(json.dumps(data, indent=2))
-    elif interactive:
-        click.echo(render_normal(result, reason=reason))
-    if report is not None and not as_json:
+    elif report is not None:
         click.echo(report.render(), err=not interactive)
     if report is not None and report.disagreements:
         sys.exit(ExitCode.FAILED)
