@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -226,3 +227,37 @@ def test_options_as_traceroute(chain: Lab, options: list[str]) -> None:
     theirs = normal(run(h1, ["traceroute", "-n", *FLAT, *options, "h5"]))
     ours = normal(wirelab(h1, "h5", "-n", *FLAT, *options))
     assert ours == theirs
+
+
+def _tshark(pcap: Path, display: str, *fields: str) -> list[tuple[str, ...]]:
+    argv = ["tshark", "-n", "-r", str(pcap), "-o", "udp.check_checksum:TRUE", "-Y", display,
+            "-T", "fields", "-E", "separator=|", *[a for f in fields for a in ("-e", f)]]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
+    return [tuple(line.split("|")) for line in out.splitlines()]
+
+
+GOOD = "1"  # Wireshark's PROTO_CHECKSUM_E_GOOD
+
+
+@pytest.mark.lab
+def test_paris_on_the_wire_read_by_tshark(chain: Lab, tmp_path: Path) -> None:
+    """The probes as tshark reads them off h1's wire: with --paris one UDP port pair and a
+    different (valid) checksum per probe, one ICMP checksum and a different sequence number
+    per probe; classic UDP a different destination port per probe."""
+    h1 = chain.host("h1")
+    pcap = tmp_path / "probes.pcap"
+    with chain.capture("h1", pcap, bpf="src host 198.18.0.1 and (udp or icmp[0] = 8)"):
+        wirelab(h1, "h5", "-n", "--paris", *FLAT)
+        wirelab(h1, "h5", "-n", "--paris", "-I", *FLAT)
+        wirelab(h1, "h5", "-n", "-p", "50000", *FLAT)
+        time.sleep(1.5)  # tcpdump hands over its last ring block after 1 s
+    paris = _tshark(pcap, "udp and not udp.dstport >= 50000", "udp.srcport", "udp.dstport",
+                    "udp.checksum", "udp.checksum.status")
+    assert len(paris) >= 12 and len({p[:2] for p in paris}) == 1
+    assert len({p[2] for p in paris}) == len(paris) and {p[3] for p in paris} == {GOOD}
+    echo = _tshark(pcap, "icmp.type == 8", "icmp.ident", "icmp.checksum", "icmp.seq",
+                   "icmp.checksum.status")
+    assert len(echo) >= 12 and len({(e[0], e[1]) for e in echo}) == 1
+    assert len({e[2] for e in echo}) == len(echo) and {e[3] for e in echo} == {GOOD}
+    classic = _tshark(pcap, "udp.dstport >= 50000", "udp.srcport", "udp.dstport")
+    assert len({c[0] for c in classic}) == 1 and len({c[1] for c in classic}) == len(classic)
