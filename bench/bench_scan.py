@@ -14,8 +14,9 @@ the Python interpreter and imports for wirelab), the median of RUNS runs with th
 interleaved; in every timed run the two tables (open/filtered rows and the "Not shown:"
 lines, which together give every port's state) must be identical.  Before that, untimed,
 every one of the 65,535 states from nmap's XML and wirelab's JSON is compared.  A mismatch
-stops the benchmark.  Targets (issue 7):
-SYN at most 0.5x nmap's time; connect no slower than nmap (<= 1.0x).
+stops the benchmark.  Each run's CPU time (user + system of the process tree) is printed too:
+on a shared machine the wall times move with the load, and CPU time tells where they went.
+Targets (issue 7): SYN at most 0.5x nmap's time; connect no slower than nmap (<= 1.0x).
 
 Run as root or as a user with unprivileged user namespaces: ``.venv/bin/python -m bench scan``.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -48,10 +50,20 @@ class BenchError(RuntimeError):
     pass
 
 
-def _timed(host: Host, argv: list[str]) -> tuple[float, str]:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(host: Host, argv: list[str], cpu: list[float] | None = None) -> tuple[float, str]:
+    """Run ``argv`` in ``host``: (wall seconds, stdout); its CPU seconds (user + system, the
+    whole process tree) appended to ``cpu``."""
+    before = _cpu()
     started = time.perf_counter()
     done = host.run(argv, timeout=600)
     elapsed = time.perf_counter() - started
+    if cpu is not None:
+        cpu.append(_cpu() - before)
     if done.returncode != 0:
         raise BenchError(f"{argv[0]} failed: {done.stderr.strip()[-300:]}")
     return elapsed, done.stdout
@@ -111,20 +123,26 @@ def bench(client: Host, kind: str) -> None:
     check_all_ports(client, kind)
     ours: list[float] = []
     theirs: list[float] = []
+    cpu_ours: list[float] = []
+    cpu_theirs: list[float] = []
     nmap_argv = ["nmap", NMAP_FLAG[kind], "-p-", "-T4", "-n", "-Pn", SERVER]
     our_argv = [sys.executable, "-m", "wirelab", "scan", SERVER, "-p-", "--type", kind, "-T4"]
     for run in range(RUNS):
-        t_nmap, out_nmap = _timed(client, nmap_argv)
-        t_ours, out_ours = _timed(client, our_argv)
+        t_nmap, out_nmap = _timed(client, nmap_argv, cpu_theirs)
+        t_ours, out_ours = _timed(client, our_argv, cpu_ours)
         if table(out_ours) != table(out_nmap):
             raise BenchError(f"{kind} run {run}: tables differ: nmap {table(out_nmap)}, "
                              f"wirelab {table(out_ours)}")
         theirs.append(t_nmap)
         ours.append(t_ours)
-        print(f"  {kind} run {run + 1}: nmap {t_nmap:.3f} s, wirelab {t_ours:.3f} s, same "
-              f"table ({'; '.join(table(out_ours)[0])})", flush=True)
+        print(f"  {kind} run {run + 1}: nmap {t_nmap:.3f} s (cpu {cpu_theirs[-1]:.2f} s), "
+              f"wirelab {t_ours:.3f} s (cpu {cpu_ours[-1]:.2f} s), same table "
+              f"({'; '.join(table(out_ours)[0])}), load {os.getloadavg()[0]:.2f}", flush=True)
     ratio_line(f"scan {kind} -p- (65,535 ports, median of {RUNS})", statistics.median(ours),
                "nmap", statistics.median(theirs), "s", TARGET[kind], higher_is_better=False)
+    print(f"  (CPU, user + system, median: wirelab {statistics.median(cpu_ours):.2f} s, nmap "
+          f"{statistics.median(cpu_theirs):.2f} s; wall times depend on the machine's load)",
+          flush=True)
 
 
 def main() -> None:

@@ -35,11 +35,14 @@ from wirelab.recon.result import PortResult, Progress, ScanResult
 from wirelab.recon.timing import PROGRESS_EVERY, TEMPLATES, RTOEstimator, Template, allowed_tries
 
 FD_MARGIN = 32
+BATCH = 256  # connects started between two polls in the bulk of a scan
 EXACT_FIRST = 8  # the first connects are settled at once: their RTTs are the latency shown
 MAX_PARALLEL = 4096
 LINGER_RST = struct.pack("ii", 1, 0)  # struct linger {l_onoff=1, l_linger=0}: RST on close
 _PENDING = (errno.EINPROGRESS, errno.EALREADY)
 _ONESHOT = select.EPOLLOUT | select.EPOLLONESHOT
+_VERDICTS = {err: states.from_connect_errno(err) for err in
+             (0, errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH)}
 
 
 def parallelism() -> int:
@@ -111,14 +114,37 @@ class _Connects:
             if epoll is not None:
                 epoll.unregister(sock.fileno())
             sock.close()
-        verdict = states.from_connect_errno(err)
-        if verdict == states.NO_ANSWER:  # an error that says nothing: treat as silence
+        verdict = _VERDICTS.get(err, states.NO_ANSWER)
+        if verdict is states.NO_ANSWER:  # an error that says nothing: treat as silence
             self.silent(port, tryno)
             return
         self.rto.sample(rtt)
         if tryno > self.best_try:
             self.best_try = tryno  # answered only when retried: evidence of loss
         self.done[port] = PortResult(port, verdict[0], verdict[1], rtt, tryno + 1)
+
+    def start_fresh(self, epoll: select.epoll, batch: list[int]) -> None:
+        """:meth:`start` for a batch of first tries on idle sockets, everything in locals:
+        the bulk of a large scan, where nearly every port refuses at once."""
+        idle, pending, expiry = self.idle, self.pending, self.expiry.append
+        modify, monotonic, address = epoll.modify, time.monotonic, self.address
+        for i, port in enumerate(batch):
+            if not idle:
+                for rest in batch[i:]:
+                    self.start(epoll, rest, 0)
+                return
+            sock = idle.pop()
+            began = monotonic()
+            err = sock.connect_ex((address, port))
+            self.probes += 1
+            if err in _PENDING:
+                fd = sock.fileno()
+                pending[fd] = (sock, port, 0, began)
+                expiry((began, fd, sock))
+                modify(fd, _ONESHOT)
+            else:
+                epoll.unregister(sock.fileno())
+                self.settle(sock, port, 0, began, err, reuse=False)
 
     def silent(self, port: int, tryno: int) -> None:
         if tryno + 1 < allowed_tries(self.max_retries, self.best_try):
@@ -149,6 +175,11 @@ class _Connects:
         with select.epoll() as epoll:
             while len(self.done) < total:
                 now = time.monotonic()
+                room = min(BATCH, self.limit - len(pending), total - fresh, len(self.idle))
+                if not delay and not self.retry and room > 0 and self.probes >= EXACT_FIRST:
+                    self.start_fresh(epoll, self.ports[fresh:fresh + room])
+                    fresh += room
+                    self.poll(epoll, 0)
                 while len(pending) < self.limit and now >= next_start:
                     if self.retry:
                         port, tryno = self.retry.popleft()
@@ -182,7 +213,7 @@ class _Connects:
             self.progress(len(self.done), total)
 
     def poll(self, epoll: select.epoll, timeout: float) -> None:
-        pending = self.pending
+        pending, address = self.pending, self.address
         for fd, _ in epoll.poll(timeout, 1024):
             entry = pending.pop(fd, None)
             if entry is None:
@@ -193,7 +224,7 @@ class _Connects:
             # back to unconnected, so the next connect() can reuse it (Linux,
             # __inet_stream_connect: "Connection was closed by RST, timeout, ICMP error").
             # One system call instead of getsockopt(SO_ERROR) + close() + socket().
-            err = sock.connect_ex((self.address, port))
+            err = sock.connect_ex((address, port))
             reuse = True
             if err == errno.EISCONN:
                 err = 0
