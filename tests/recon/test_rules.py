@@ -152,3 +152,8 @@ def test_rto_follows_rfc6298() -> None:
     slow = RTOEstimator()
     slow.sample(5.0)
     assert slow.rto == MAX_RTO
+
+
+def test_flag_constants_match_the_codec() -> None:
+    assert (states.FIN, states.SYN, states.RST, states.PSH, states.ACK) == (
+        TCPFlags.FIN, TCPFlags.SYN, TCPFlags.RST, TCPFlags.PSH, TCPFlags.ACK)

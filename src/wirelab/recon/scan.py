@@ -11,15 +11,18 @@ called as verdicts settle, at most about 20 times a second, and once at the end.
 
 from __future__ import annotations
 
+import importlib
+
 from wirelab.errors import ExitCode, WirelabError
-from wirelab.recon.connect import connect_scan
 from wirelab.recon.result import Progress, ScanResult
 from wirelab.recon.scope import check_scope, resolve
-from wirelab.recon.syn import syn_scan
 from wirelab.recon.timing import DEFAULT_LEVEL, template
-from wirelab.recon.udp import udp_scan
 
 SCAN_TYPES = ("syn", "connect", "udp")
+ENGINES = {"syn": ("wirelab.recon.syn", "syn_scan"),
+           "connect": ("wirelab.recon.connect", "connect_scan"),
+           "udp": ("wirelab.recon.udp", "udp_scan")}
+"""Each engine is imported when it is used: a scan loads only its own code."""
 
 
 class ScanTypeError(WirelabError):
@@ -38,7 +41,8 @@ def scan(target: str, ports: list[int], scan_type: str = "syn", *,
     retries = tpl.max_retries if max_retries is None else max_retries
     address = resolve(target)
     check_scope(address)
-    engine = {"syn": syn_scan, "connect": connect_scan, "udp": udp_scan}[scan_type]
+    module, name = ENGINES[scan_type]
+    engine = getattr(importlib.import_module(module), name)
     result = engine(target, address, ports, tpl=tpl, max_retries=retries, progress=progress)
     result.timing, result.max_retries = tpl.level, retries
     return result

@@ -19,7 +19,6 @@ import errno
 from enum import StrEnum
 
 from wirelab.wire.icmp import UnreachableCode
-from wirelab.wire.tcp import TCPFlags
 
 
 class PortState(StrEnum):
@@ -66,7 +65,10 @@ UDP_ANSWER: Verdict = (PortState.OPEN, Reason.UDP_RESPONSE)
 
 
 # Plain ints: ``&`` with an IntFlag member runs Python code, and this runs once an answer.
-_RST, _SYN, _ACK = int(TCPFlags.RST), int(TCPFlags.SYN), int(TCPFlags.ACK)
+# TCP control bits (RFC 9293 section 3.1), as plain ints: ``&`` with an IntFlag member runs
+# Python code, and this runs once an answer; wirelab.wire.tcp.TCPFlags has the same values.
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+_RST, _SYN, _ACK = RST, SYN, ACK
 
 
 def from_tcp_flags(flags: int) -> Verdict | None:

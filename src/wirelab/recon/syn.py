@@ -52,7 +52,6 @@ from wirelab.recon.result import Progress, ScanResult
 from wirelab.recon.timing import TEMPLATES, Answer, ProbeLoop, Template
 from wirelab.sockets.raw import open_raw, source_for
 from wirelab.wire.ipv4 import FLAG_DF, IPProto, IPv4
-from wirelab.wire.tcp import TCP, TCPFlags
 
 ETH_P_IP = 0x0800
 ETH_HLEN = 14
@@ -62,8 +61,8 @@ LINK_AFTER = 8  # raw IP probes sent before looking for the next hop's MAC addre
 _TCP = struct.Struct("!HHIIHHHH")  # sport dport seq ack off/flags window checksum urgent
 _TCP_ANSWER = struct.Struct("!HHIIH")  # sport dport seq ack off/flags
 _QUOTED_TCP = struct.Struct("!HHI")  # sport, dport, seq: the first 8 quoted bytes hold them
-_OFF_SYN = (5 << 12) | int(TCPFlags.SYN)
-_RST, _SYN, _ACK = int(TCPFlags.RST), int(TCPFlags.SYN), int(TCPFlags.ACK)
+_OFF_SYN = (5 << 12) | states.SYN  # data offset 5 words, SYN
+_RST, _SYN, _ACK = states.RST, states.SYN, states.ACK
 _OPEN = (states.PortState.OPEN, states.Reason.SYN_ACK)
 _SPLIT = (states.PortState.OPEN, states.Reason.SPLIT_HANDSHAKE_SYN)
 _CLOSED = (states.PortState.CLOSED, states.Reason.RESET)
@@ -87,6 +86,8 @@ class Cookies:
 
 def build_probe(src: str, dst: str, sport: int, dport: int, seq: int) -> bytes:
     """IPv4 header + SYN from the wire codecs, checksums computed (the reference bytes)."""
+    from wirelab.wire.tcp import TCP, TCPFlags  # the codec: only for this reference path
+
     segment = TCP(sport, dport, seq=seq, flags=TCPFlags.SYN, window=WINDOW).encode(src, dst)
     return IPv4(ttl=64, proto=IPProto.TCP, src=src, dst=dst, payload=segment).encode()
 
