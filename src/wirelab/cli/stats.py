@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import os
@@ -76,10 +77,12 @@ def stats(args: tuple[str, ...], interface: str | None, bpf: str | None, count: 
             click.echo(f"wirelab: capturing on {source.name} until {stop or 'Ctrl-C'}",
                        err=True)
         recorder = Recorder(out) if out else None
+        gc.disable()  # the tables hold no cycles; collections of a growing table cost ~20 %
         try:
             header, result = _compute(source, statistic, kinds or KINDS, interval,
                                       recorder.write if recorder else None)
         finally:
+            gc.enable()
             if recorder is not None:
                 recorder.close()
     if source.live:

@@ -66,7 +66,7 @@ class ConversationTable:
         if kind not in KINDS:
             raise ValueError(f"unknown conversation kind {kind!r}")
         self.kind = kind
-        self.convs: dict[tuple[Endpoint, Endpoint], Conversation] = {}
+        self.convs: dict[tuple[bytes, int, bytes, int], Conversation] = {}
         self._families: dict[bytes, int] = {}
 
     def add(self, keys: Keys, ts_ns: int, length: int) -> None:
@@ -81,18 +81,22 @@ class ConversationTable:
         if kind in _FAMILY:
             if keys.family != _FAMILY[kind]:
                 return
-            src, dst = (keys.src, 0), (keys.dst, 0)
+            src, sport, dst, dport = keys.src, 0, keys.dst, 0
         else:
             if keys.proto != _PROTO[kind]:
                 return
-            src, dst = (keys.src, keys.sport), (keys.dst, keys.dport)
-        pair = (src, dst) if src <= dst else (dst, src)
+            src, sport, dst, dport = keys.src, keys.sport, keys.dst, keys.dport
+        # one flat key per unordered pair: fewer tuples to build and hash than ((a, p), (b, q))
+        if src < dst or src == dst and sport <= dport:
+            pair = (src, sport, dst, dport)
+        else:
+            pair = (dst, dport, src, sport)
         conv = self.convs.get(pair)
         if conv is None:
-            conv = self.convs[pair] = Conversation(src, dst, ts_ns)
-            self._families[src[0]] = keys.family
+            conv = self.convs[pair] = Conversation((src, sport), (dst, dport), ts_ns)
+            self._families[src] = keys.family
         conv.last_ns = ts_ns
-        if src == conv.a:
+        if src == conv.a[0] and sport == conv.a[1]:
             conv.frames_ab += 1
             conv.bytes_ab += length
         else:
@@ -102,12 +106,21 @@ class ConversationTable:
     def rows(self, origin_ns: int) -> list[dict[str, object]]:
         """One dict per conversation, most frames first (tshark's order for ties aside)."""
         ports = self.kind in _PROTO
+        names: dict[bytes, str] = {}  # inet_ntop once per address, not twice per row
+        families = self._families
+
+        def name(ep: Endpoint, family: int) -> str:
+            addr = names.get(ep[0])
+            if addr is None:
+                af = socket.AF_INET if family == IPV4 else socket.AF_INET6
+                addr = names[ep[0]] = socket.inet_ntop(af, ep[0])
+            return f"{addr}:{ep[1]}" if ports else addr
+
         out = []
-        for conv in self.convs.values():
-            family = self._families[conv.a[0]]
+        for conv in sorted(self.convs.values(), key=lambda c: -(c.frames_ab + c.frames_ba)):
+            family = families[conv.a[0]]
             out.append({
-                "a": format_endpoint(family, conv.a, ports),
-                "b": format_endpoint(family, conv.b, ports),
+                "a": name(conv.a, family), "b": name(conv.b, family),
                 "frames_ab": conv.frames_ab, "bytes_ab": conv.bytes_ab,
                 "frames_ba": conv.frames_ba, "bytes_ba": conv.bytes_ba,
                 "frames": conv.frames_ab + conv.frames_ba,
@@ -115,7 +128,6 @@ class ConversationTable:
                 "rel_start": (conv.first_ns - origin_ns) / 1e9,
                 "duration": (conv.last_ns - conv.first_ns) / 1e9,
             })
-        out.sort(key=lambda r: -int(r["frames"]))  # type: ignore[call-overload]
         return out
 
 

@@ -58,6 +58,7 @@ class Keys(NamedTuple):
 
 
 _new = tuple.__new__
+_ETH_IP, _ETH_IPV6 = ("eth", "ip"), ("eth", "ipv6")
 
 
 class _Pending:
@@ -82,6 +83,12 @@ class KeyReader:
     def read_frame(self, f: Buf, linktype: int) -> tuple[tuple[str, ...], Keys | None]:
         """The link-layer protocol names (tshark's: eth, vlan, arp, ...) and the keys."""
         try:
+            if linktype == 1 and len(f) >= 14:  # the usual case, without the calls below
+                etype = _U16(f, 12)[0]
+                if etype == 0x0800:
+                    return _ETH_IP, self._ipv4(f, 14)
+                if etype == 0x86DD:
+                    return _ETH_IPV6, self._ipv6(f, 14)
             start = _network_start(f, linktype)
             if start is None:
                 return (), None
@@ -105,7 +112,12 @@ class KeyReader:
         frag_off = (ff & 0x1FFF) << 3
         more = ff & 0x2000
         if not frag_off and not more:
-            return _transport(f, IPV4, src, dst, proto, off + hl, end)
+            pos = off + hl
+            if proto == TCP and end - pos >= 20 or proto == UDP and end - pos >= 8:
+                sport, dport = _PORTS(f, pos)
+                return _new(Keys, (IPV4, src, dst, proto, sport, dport, proto, True, pos, end,
+                                   0, -1))
+            return _transport(f, IPV4, src, dst, proto, pos, end)
         key = (IPV4, src, dst, ident, proto)
         return self._fragment(f, key, Keys(IPV4, src, dst, 0, 0, 0, proto), proto, frag_off,
                               bool(more), off + hl, end, whole=False)

@@ -145,6 +145,8 @@ class Hierarchy:
             off_flags = _OFF_FLAGS.unpack_from(f, pos)[0]
             if off_flags & 0x04:
                 return ()  # tshark shows a RST's payload as its "reset cause", no dissector
+            if off_flags & 0x02 and self._http:  # a SYN: a new connection on these ports
+                self._http.pop(self._side_key(keys), None)
             start = pos + (off_flags >> 12) * 4
             if start >= end:
                 return ()
