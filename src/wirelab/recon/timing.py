@@ -327,7 +327,7 @@ class ProbeLoop:
         """Read and apply every answer queued on ``rx`` (the hot path of a large scan)."""
         interpret, recv = prober.interpret, rx.recv
         done, tries, waiting, last_sent = self.done, self.tries, self.waiting, self.last_sent
-        sample = self.rto.sample
+        sample: Callable[[float], None] | None = self.rto.sample
         silent_reason = self.silence[1]
         now = time.monotonic()
         while True:
@@ -350,7 +350,10 @@ class ProbeLoop:
                 rtt = now - last_sent[port]
                 if rtt < 0.0:
                     rtt = 0.0
-                sample(rtt)
+                if sample is not None:
+                    sample(rtt)
+                    sample = None  # one sample a read of the queue is plenty (RFC 6298 asks
+                    # for at least one per RTT), and the rest were queued at the same time
             if waiting[port] == tryno + 1:
                 waiting[port] = 0
                 self.in_flight -= 1
