@@ -22,13 +22,19 @@ probe.  T1 and T2 are similar but they only wait 15 seconds and 0.4 seconds"):
 
 (For -T0 and -T1, nmap's ``setInitialRttTimeout`` raises the maximum to the initial value, and
 the scan delay is also the floor of the dynamic delay, so the maximum equals it.)  The maximum
-UDP scan delay is 1 s in every template: Linux answers closed UDP ports with ICMP port
-unreachables at about one a second, and the scan must be able to slow down to that.
+UDP scan delay is 1 s from -T2 up (nmap's default, which -T4 and -T5 leave alone): Linux
+answers closed UDP ports with ICMP port unreachables at about one a second, and the scan must
+be able to slow down to that.
 
 The RTO follows RFC 6298 section 2: SRTT and RTTVAR follow each sample (alpha 1/8, beta 1/4),
-RTO = SRTT + 4 * RTTVAR, clamped to the template's bounds.  Samples come only from probes
-answered at their first try (Karn's rule, RFC 6298 section 3), since the answer to a
-retransmitted probe could belong to either copy.
+RTO = SRTT + 4 * RTTVAR, clamped to the template's bounds.  Samples come only from answers to
+the latest copy of a probe; since the try number travels in the probe's source port (as in
+nmap), an answer says which copy it answers and Karn's ambiguity (RFC 6298 section 3) does not
+arise.
+
+:class:`ProbeLoop` is the engine the raw scans (SYN, UDP) share: it sends, matches, times out,
+retransmits by nmap's evidence-of-loss rule (:func:`allowed_tries`) and paces itself when the
+target rate-limits its ICMP errors.  The connect scan applies the same rules to sockets.
 """
 
 from __future__ import annotations
