@@ -59,7 +59,7 @@ def flows(capture: str | None, interface: str | None, bpf: str | None, count: in
           detect_scans: bool, window: float, ports: int, hosts: int) -> None:
     """List the TCP, UDP and ICMP flows of CAPTURE (or of -i IFACE, live) as Zeek
     conn.log records."""
-    from wirelab.monitor.flows import FlowTable, json_record, tsv_header, tsv_row
+    from wirelab.monitor.flows import FlowTable, json_line, tsv_header, tsv_row
 
     if (capture is None) == (interface is None):
         raise click.UsageError("give a capture file or -i INTERFACE (one of them)")
@@ -69,18 +69,17 @@ def flows(capture: str | None, interface: str | None, bpf: str | None, count: in
         _detect(source, fmt, out, active_ns, window, ports, hosts)
         return
 
-    def emit(record: dict[str, object]) -> None:
-        if fmt == "json":
-            click.echo(json.dumps(json_record(record)), file=out)
-        elif fmt == "tsv":
-            click.echo(tsv_row(record), file=out)
-        else:
-            click.echo(_row(record), file=out)
-
-    if fmt != "json":
-        click.echo(tsv_header() if fmt == "tsv" else _HEAD, file=out)
-    table = FlowTable(emit, active_timeout_ns=active_ns)
-    source.feed(table)
+    # Records are written as flows end, without a flush each: the source loop flushes after
+    # every batch, so a live capture's records still show within a second.
+    write = out.write
+    if fmt == "json":
+        table = FlowTable(active_timeout_ns=active_ns,
+                          emit_flow=lambda flow: write(json_line(flow) + "\n"))
+    else:
+        row = tsv_row if fmt == "tsv" else _row
+        write(tsv_header() + "\n" if fmt == "tsv" else _HEAD + "\n")
+        table = FlowTable(lambda record: write(row(record) + "\n"), active_timeout_ns=active_ns)
+    source.feed(table, out)
 
 
 class _Source:
@@ -91,18 +90,17 @@ class _Source:
         self.capture, self.interface, self.bpf = capture, interface, bpf
         self.count, self.duration = count, duration
 
-    def feed(self, table: FlowTable) -> None:
-        """Every packet into ``table``, then the flows still live.  Live, flows idle past
-        their timeout are ended on the wall clock while the wire is quiet."""
+    def feed(self, table: FlowTable, out: TextIO | None = None) -> None:
+        """Every packet into ``table`` (its fast path, :meth:`FlowTable.feed`), then the flows
+        still live; ``out`` is flushed after each batch.  Live, flows idle past their timeout
+        are ended on the wall clock while the wire is quiet."""
         import time
 
-        from wirelab.monitor.keys import KeyReader
         from wirelab.monitor.source import open_source
 
         def warn(message: str) -> None:
             click.echo(f"wirelab: warning: {message}", err=True)
 
-        read = KeyReader().read
         with open_source(self.capture, interface=self.interface, bpf=self.bpf,
                          count=self.count, duration=self.duration, on_warning=warn) as src:
             if src.live:
@@ -112,14 +110,15 @@ class _Source:
                 click.echo(f"wirelab: capturing on {src.name} until {until or 'Ctrl-C'}",
                            err=True)
             for batch in src.batches(1.0):
-                if not batch:
+                if batch:
+                    table.feed(batch)
+                else:
                     table.expire(time.time_ns())
-                for ts, linktype, data, length in batch:
-                    keys = read(data, linktype)
-                    if keys is not None:
-                        table.set_frame(data)
-                        table.add(keys, ts, length)
+                if out is not None and src.live:
+                    out.flush()
         table.flush()
+        if out is not None:
+            out.flush()
         if src.live:
             click.echo(f"wirelab: {src.count} packets seen; the kernel dropped "
                        f"{src.kernel_drops}", err=True)
