@@ -144,3 +144,14 @@ def test_no_lab_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(VerifyError, match="--verify needs the target to be a host of a "
                                           "running lab"):
         verify.read_truth(DST, "tcp")
+
+
+def test_udp_rate_limit_hint_only_when_it_explains() -> None:
+    ports = [PortResult(53, PortState.OPEN, Reason.RESET),
+             PortResult(54, PortState("open|filtered"), Reason.NO_RESPONSE)]
+    result = ScanResult("server", DST, "udp", ports)
+    limited = compare(result, Truth("server", SS_UDP, SAVE, icmp_ratelimit_ms=1000), SRC)
+    assert [(d.port, d.expected) for d in limited.disagreements] == [(54, ("closed",))]
+    assert "net.ipv4.icmp_ratelimit=1000 ms" in limited.render()
+    lifted = compare(result, Truth("server", SS_UDP, SAVE, icmp_ratelimit_ms=0), SRC)
+    assert "icmp_ratelimit" not in lifted.render()
