@@ -15,7 +15,7 @@ import pytest
 
 from wirelab.recon import ratelimit, states
 from wirelab.recon.states import PortState, Reason
-from wirelab.recon.timing import Answer, ProbeLoop, Template
+from wirelab.recon.timing import Answer, ProbeLoop, Template, recv_all
 
 FAST = Template(9, "test", 0.04, 0.02, 0.04, 6, 0.0, 0.0, 0.05, None)
 VERDICTS = {b"rst": (PortState.CLOSED, Reason.RESET),
@@ -51,6 +51,9 @@ class Target:
                 return  # rate-limited: no ICMP error this time
             self.tokens -= 1
         self._tx.send(b"%d %d %s" % (dport, tryno, self.kind))
+
+    def read_frames(self) -> list[bytes]:
+        return recv_all(self.rx)
 
     def interpret(self, frame: bytes) -> Answer | None:
         port, tryno, kind = frame.split()

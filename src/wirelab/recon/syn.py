@@ -10,8 +10,10 @@ bytes with the wire codecs; the unit tests prove both agree.
 
 Answers: a separate AF_PACKET socket with a BPF filter compiled by libpcap
 (:mod:`wirelab.craft.bpf`), so the kernel hands us only inbound TCP from the target to our
-source ports and ICMP destination unreachables.  They are read at fixed offsets with
-``struct`` (the IPv4 header length honoured), without building header objects.
+source ports and ICMP destination unreachables.  The kernel puts them in a TPACKET_V2 ring
+shared by ``mmap`` (Documentation/networking/packet_mmap.rst: one status word a frame, no
+system call a frame; falls back to ``recv`` where a ring cannot be had).  They are read at
+fixed offsets with ``struct`` (the IPv4 header length honoured), without header objects.
 
 Matching: the initial sequence number of the probe to port P is a keyed cookie, 32 bits of a
 SHAKE-256 keystream keyed by a secret drawn for this scan (the target and the source port are
@@ -40,6 +42,7 @@ closes the half-open connection on the target for us, as it does for nmap.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import socket
 import struct
@@ -49,7 +52,7 @@ from wirelab.craft import bpf
 from wirelab.errors import PrivilegeError
 from wirelab.recon import states
 from wirelab.recon.result import Progress, ScanResult
-from wirelab.recon.timing import TEMPLATES, Answer, ProbeLoop, Template
+from wirelab.recon.timing import TEMPLATES, Answer, ProbeLoop, Template, recv_all
 from wirelab.sockets.raw import open_raw, source_for
 from wirelab.wire.ipv4 import FLAG_DF, IPProto, IPv4
 
@@ -58,6 +61,8 @@ ETH_HLEN = 14
 WINDOW = 1024
 MAX_TRIES = 16  # source ports base .. base + 15 are ours
 LINK_AFTER = 8  # raw IP probes sent before looking for the next hop's MAC address
+SOL_PACKET, PACKET_RX_RING, PACKET_VERSION = 263, 5, 10  # linux/if_packet.h
+TPACKET_V2, TP_STATUS_USER = 1, 1
 _TCP = struct.Struct("!HHIIHHHH")  # sport dport seq ack off/flags window checksum urgent
 _TCP_ANSWER = struct.Struct("!HHIIH")  # sport dport seq ack off/flags
 _QUOTED_TCP = struct.Struct("!HHI")  # sport, dport, seq: the first 8 quoted bytes hold them
@@ -110,6 +115,7 @@ class Prober:
         self.rx: socket.socket | None = None
         self.tx: socket.socket | None = None
         self.link: socket.socket | None = None
+        self.ring: RxRing | None = None
         self.raw_sent = 0
         self.on_link = False  # True once probes go out as Ethernet frames
 
@@ -123,6 +129,10 @@ class Prober:
 
     def open(self) -> None:
         self.rx = open_receiver(self.dst, self.base)
+        try:
+            self.ring = RxRing(self.rx)
+        except OSError:
+            self.ring = None  # no ring here: recv() one frame at a time
         self.tx = open_raw(socket.AF_INET, hdrincl=True)
         self.tx.connect((self.dst, 0))  # then send() needs no address parsed per probe
         self.send = self._fast_send(self.tx.send, self.ip, count=True)
@@ -171,7 +181,16 @@ class Prober:
         self.send = self._fast_send(link.send, frame_head, count=False)
         self.on_link = True
 
+    def read_frames(self) -> list[bytes]:
+        """The frames received since the last call."""
+        if self.ring is not None:
+            return self.ring.read()
+        assert self.rx is not None
+        return recv_all(self.rx)
+
     def close(self) -> None:
+        if self.ring is not None:
+            self.ring.close()
         for sock in (self.rx, self.tx, self.link):
             if sock is not None:
                 sock.close()
@@ -182,6 +201,52 @@ class Prober:
 
     def interpret(self, frame: bytes) -> Answer | None:
         return interpret(frame, self.cookies, self.base)
+
+
+class RxRing:
+    """A TPACKET_V2 receive ring on an AF_PACKET socket (packet_mmap.rst).
+
+    The kernel copies each accepted frame into the next free slot of ``FRAMES`` slots of
+    ``SLOT`` bytes (truncated to fit: an answer needs at most 150) and sets the slot's
+    ``tp_status`` to TP_STATUS_USER; we copy the frame out and hand the slot back by writing
+    TP_STATUS_KERNEL.  Slots are used in order, so reading stops at the first slot the kernel
+    still owns.  If the ring is full the kernel drops (the loop reads it every 64 probes).
+    """
+
+    FRAMES = 8192
+    SLOT = 256
+    _HEADER = struct.Struct("=IIIHH")  # tpacket2_hdr: status, len, snaplen, mac, net
+    _KERNEL = struct.Struct("=I")
+
+    def __init__(self, sock: socket.socket) -> None:
+        block = mmap.PAGESIZE
+        per_block = block // self.SLOT
+        sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
+        sock.setsockopt(SOL_PACKET, PACKET_RX_RING, struct.pack(
+            "=IIII", block, self.FRAMES // per_block, self.SLOT, self.FRAMES))
+        self.map = mmap.mmap(sock.fileno(), self.FRAMES * self.SLOT, mmap.MAP_SHARED,
+                             mmap.PROT_READ | mmap.PROT_WRITE)
+        self.next = 0
+        recv_all(sock)  # frames queued before the ring existed: the ring sees the rest
+
+    def read(self) -> list[bytes]:
+        ring, slot, count = self.map, self.SLOT, self.FRAMES
+        header, release = self._HEADER.unpack_from, self._KERNEL.pack_into
+        frames = []
+        at = self.next
+        while True:
+            offset = at * slot
+            status, _, snaplen, mac, _ = header(ring, offset)
+            if not status & TP_STATUS_USER:
+                break
+            frames.append(ring[offset + mac:offset + mac + snaplen])
+            release(ring, offset, 0)
+            at = (at + 1) % count
+        self.next = at
+        return frames
+
+    def close(self) -> None:
+        self.map.close()
 
 
 def link_route(dst: str) -> tuple[str, bytes, bytes] | None:

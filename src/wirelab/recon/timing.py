@@ -159,6 +159,19 @@ class Prober(Protocol):
 
     def interpret(self, frame: bytes) -> Answer | None: ...
 
+    def read_frames(self) -> list[bytes]: ...
+
+
+def recv_all(sock: socket.socket) -> list[bytes]:
+    """Every frame queued on non-blocking ``sock`` (each cut to FRAME_SNAP bytes)."""
+    frames = []
+    recv = sock.recv
+    while True:
+        try:
+            frames.append(recv(FRAME_SNAP))
+        except BlockingIOError:
+            return frames
+
 
 BATCH = 64  # probes sent between two reads of the answers
 EXACT_FIRST = 8  # the first probes' answers are read right away: their RTTs are exact
@@ -331,16 +344,12 @@ class ProbeLoop:
 
     def _drain(self, rx: socket.socket, prober: Prober) -> None:
         """Read and apply every answer queued on ``rx`` (the hot path of a large scan)."""
-        interpret, recv = prober.interpret, rx.recv
+        interpret = prober.interpret
         done, tries, waiting, last_sent = self.done, self.tries, self.waiting, self.last_sent
         sample: Callable[[float], None] | None = self.rto.sample
         silent_reason = self.silence[1]
         now = time.monotonic()
-        while True:
-            try:
-                frame = recv(FRAME_SNAP)
-            except BlockingIOError:
-                return
+        for frame in prober.read_frames():
             answer = interpret(frame)
             if answer is None:
                 continue

@@ -38,7 +38,7 @@ from wirelab.craft import bpf
 from wirelab.errors import PrivilegeError
 from wirelab.recon import ratelimit, states
 from wirelab.recon.result import Progress, ScanResult
-from wirelab.recon.timing import TEMPLATES, Answer, ProbeLoop, Template
+from wirelab.recon.timing import TEMPLATES, Answer, ProbeLoop, Template, recv_all
 from wirelab.sockets.raw import open_raw, source_for
 from wirelab.wire.ipv4 import IPProto, IPv4
 from wirelab.wire.udp import UDP
@@ -102,6 +102,10 @@ class Prober:
     def send(self, dport: int, tryno: int) -> None:
         assert self.tx is not None
         self.tx.send(self.packet(dport, tryno))
+
+    def read_frames(self) -> list[bytes]:
+        assert self.rx is not None
+        return recv_all(self.rx)
 
     def match(self, dport: int, sport: int) -> int | None:
         """The try number whose probe to ``dport`` left from ``sport``, or None."""
