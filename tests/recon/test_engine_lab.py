@@ -117,3 +117,28 @@ def test_udp_on_loopback(shared_lab: Lab) -> None:
     out = _run(shared_lab.host("client"), [sys.executable, "-c", LOOPBACK_UDP]).stdout
     result = json.loads(out)
     assert result == {"states": ["open", "open|filtered", "closed"], "notes": []}
+
+
+FAST_PATHS = """
+import json, sys
+from wirelab.recon import syn
+from wirelab.recon.scan import scan
+seen = {}
+close = syn.Prober.close
+def spy(self):
+    seen.update(link=self.on_link, ring=self.ring is not None)
+    close(self)
+syn.Prober.close = spy
+r = scan(sys.argv[1], list(range(1, 101)), "syn")
+seen["states"] = sorted({str(p.state) for p in r.ports})
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.lab
+def test_syn_fast_paths_in_use(firewalled: Lab) -> None:
+    # after the first probes, SYNs leave as Ethernet frames and answers come from the ring
+    # (both fall back silently where they cannot work: this says they did not, in the lab)
+    out = _run(firewalled.host("client"), [sys.executable, "-c", FAST_PATHS, SERVER]).stdout
+    assert json.loads(out) == {"link": True, "ring": True,
+                               "states": ["closed", "filtered", "open"]}
