@@ -67,7 +67,7 @@ class Source:
     """An open packet source: iterate it for :class:`Packet` s (once), or use :meth:`batches`.
 
     After the iteration, ``count`` is the number of packets handed out, ``interrupted`` whether
-    Ctrl-C or :meth:`stop` ended it, and for a live source ``kernel_packets`` /
+    Ctrl-C ended it (:meth:`stop` sets only ``stopped``), and for a live source ``kernel_packets`` /
     ``kernel_drops`` the kernel's PACKET_STATISTICS (drops: frames the ring had no room for).
     """
 
