@@ -17,8 +17,11 @@ import json
 import os
 import select
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -146,3 +149,31 @@ def test_live_stats_without_net_raw_is_one_line_exit_4() -> None:
     assert done.returncode == 4, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs CAP_NET_RAW" in lines[0], done.stderr
+
+
+def test_ctrl_c_prints_what_was_counted() -> None:
+    """``wirelab stats -i lo`` with no -c/--duration: SIGINT ends it, the table is printed."""
+    if os.geteuid() != 0 or shutil.which("tcpdump") is None:
+        pytest.skip("a live capture on lo needs CAP_NET_RAW (root) and tcpdump for -f")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "wirelab", "stats", "-i", "lo", "-f",
+                             f"udp dst port {port}", "conv", "udp", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_armed(proc)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for _ in range(6):
+                s.sendto(b"counted", ("127.0.0.1", port))
+        time.sleep(0.3)  # a ring block is handed over within 50 ms
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "6 frames counted" in err
+    (conv,) = json.loads(out)["udp"]
+    assert conv["frames_ab"] == 6 and conv["b"] == f"127.0.0.1:{port}"
