@@ -39,6 +39,7 @@ from wirelab.lab.state import (
     ProcRecord,
     proc_alive,
     proc_start_time,
+    state_root,
 )
 from wirelab.lab.topology import SERVICES, Topology
 
@@ -87,7 +88,11 @@ def lab_env(state: LabState, host: str, extra: dict[str, str] | None = None) -> 
     if own_bin:
         path = [own_bin] + [d for d in path if d != own_bin]
     env["PATH"] = ":".join(path + [d for d in SBIN if d not in path])
-    env.update({"WIRELAB_LAB": state.name, "WIRELAB_HOST": host})
+    # A wirelab command run in the host finds this lab's record where its builder keeps it: in
+    # a rootless lab it runs as uid 0 of the lab's user namespace, and would otherwise look in
+    # root's directory (/run/wirelab) instead of the builder's.
+    env.update({"WIRELAB_LAB": state.name, "WIRELAB_HOST": host,
+                "WIRELAB_STATE_DIR": str(state_root())})
     env.update(extra or {})
     return env
 

@@ -303,7 +303,9 @@ def _lab_runner(address: str) -> tuple[str, Runner]:
         raise VerifyError("--verify needs the target to be a host of a running lab: run the "
                           "scan inside a lab host (wirelab lab exec client -- wirelab scan "
                           "server --verify)")
-    lab = _attach(name)
+    from wirelab.lab.lab import Lab
+
+    lab = Lab.attach(name)  # lab_env told us where its record is (WIRELAB_STATE_DIR)
     for host in lab.hosts:
         if address in host.addresses:
             def run(argv: list[str], host: Any = host) -> str:
@@ -315,42 +317,6 @@ def _lab_runner(address: str) -> tuple[str, Runner]:
             return host.name, run
     raise VerifyError(f"{address} is not a host of lab {name}: --verify reads the truth "
                       "from a lab host")
-
-
-def _outer_uid() -> int | None:
-    """Our user id outside a user namespace (a rootless lab's), None if not in one."""
-    try:
-        with open("/proc/self/uid_map") as handle:
-            for line in handle:
-                inside, outside, _ = (int(f) for f in line.split())
-                if inside == 0 and outside != 0:
-                    return outside
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _attach(name: str) -> Any:
-    """``Lab.attach(name)``, also from inside a rootless lab host started without
-    WIRELAB_STATE_DIR: there we look like root (uid 0 in the lab's user namespace), so the
-    default state directory would be /run/wirelab instead of the builder's; the builder's is
-    found from our uid outside the namespace (state.py's rules for an unprivileged user)."""
-    from wirelab.errors import LabError
-    from wirelab.lab.lab import Lab
-
-    try:
-        return Lab.attach(name)
-    except LabError:
-        outer = _outer_uid()
-        if outer is None or os.environ.get("WIRELAB_STATE_DIR"):
-            raise
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    candidates = [f"{runtime}/wirelab"] if runtime else []
-    for root in [*candidates, f"/tmp/wirelab-{outer}"]:
-        if os.path.exists(os.path.join(root, name, "state.json")):
-            os.environ["WIRELAB_STATE_DIR"] = root  # the commands run in the host inherit it
-            return Lab.attach(name)
-    return Lab.attach(name)  # raises the original error
 
 
 def _local_runner(argv: list[str]) -> str:
