@@ -83,7 +83,8 @@ class Cookies:
         self.sport = sport
         context = b"wirelab syn|" + socket.inet_aton(target) + sport.to_bytes(2, "big")
         stream = hashlib.shake_256(self.key + context).digest(4 * 65536)
-        self.table: tuple[int, ...] = struct.unpack(f"!{65536}I", stream)
+        # Read in place as 65,536 machine-order words: nothing unpacked that is not used.
+        self.table = memoryview(stream).cast("I")
 
     def seq(self, dport: int) -> int:
         return self.table[dport]
