@@ -29,6 +29,7 @@ import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 
 from wirelab.recon import states
 from wirelab.recon.result import PortResult, Progress, ScanResult
@@ -43,6 +44,7 @@ _PENDING = (errno.EINPROGRESS, errno.EALREADY)
 _ONESHOT = select.EPOLLOUT | select.EPOLLONESHOT
 _VERDICTS = {err: states.from_connect_errno(err) for err in
              (0, errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH)}
+_REFUSED = _VERDICTS[errno.ECONNREFUSED]
 
 
 def parallelism() -> int:
@@ -179,21 +181,23 @@ class _Connects:
                 if not delay and not self.retry and room > 0 and self.probes >= EXACT_FIRST:
                     self.start_fresh(epoll, self.ports[fresh:fresh + room])
                     fresh += room
-                    self.poll(epoll, 0)
-                while len(pending) < self.limit and now >= next_start:
-                    if self.retry:
-                        port, tryno = self.retry.popleft()
-                    elif fresh < total:
-                        port, tryno = self.ports[fresh], 0
-                        fresh += 1
-                    else:
-                        break
-                    self.start(epoll, port, tryno)
-                    if delay:
-                        next_start = time.monotonic() + delay
-                        break
-                    if self.probes <= EXACT_FIRST or self.probes % 256 == 0:
-                        self.poll(epoll, 0)  # settle what has answered, keep fds low
+                else:
+                    started = 0
+                    while started < BATCH and len(pending) < self.limit and now >= next_start:
+                        if self.retry:
+                            port, tryno = self.retry.popleft()
+                        elif fresh < total:
+                            port, tryno = self.ports[fresh], 0
+                            fresh += 1
+                        else:
+                            break
+                        self.start(epoll, port, tryno)
+                        started += 1
+                        if delay:
+                            next_start = time.monotonic() + delay
+                            break
+                        if self.probes <= EXACT_FIRST:
+                            self.poll(epoll, 0)  # settled at once: exact RTTs for the latency
                 now = time.monotonic()
                 can_start = bool(self.retry or fresh < total) and len(pending) < self.limit
                 if can_start and now >= next_start:
@@ -213,7 +217,9 @@ class _Connects:
             self.progress(len(self.done), total)
 
     def poll(self, epoll: select.epoll, timeout: float) -> None:
-        pending, address = self.pending, self.address
+        pending, address, idle, done = self.pending, self.address, self.idle, self.done
+        sample: Callable[[float], None] | None = self.rto.sample
+        now = 0.0
         for fd, _ in epoll.poll(timeout, 1024):
             entry = pending.pop(fd, None)
             if entry is None:
@@ -225,6 +231,15 @@ class _Connects:
             # __inet_stream_connect: "Connection was closed by RST, timeout, ICMP error").
             # One system call instead of getsockopt(SO_ERROR) + close() + socket().
             err = sock.connect_ex((address, port))
+            if err == errno.ECONNREFUSED and not tryno:  # the bulk of a scan: closed
+                now = now or time.monotonic()
+                rtt = now - began
+                if sample is not None:  # one sample a poll (RFC 6298: one per RTT at least)
+                    sample(rtt)
+                    sample = None
+                idle.append(sock)
+                done[port] = PortResult(port, *_REFUSED, rtt, 1)
+                continue
             reuse = True
             if err == errno.EISCONN:
                 err = 0
