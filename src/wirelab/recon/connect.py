@@ -18,6 +18,12 @@ by the template's parallelism.  Expiry is first-in first-out (every probe has th
 so checking it costs nothing per pending socket.  An open port's socket is closed with
 SO_LINGER {1, 0}, a RST instead of a FIN, so the target does not keep the connection, as nmap
 does; refused and abandoned sockets need nothing.
+
+Sockets are reused: a refused socket is back in CLOSE state, and calling connect() on it again
+both collects the outcome and makes it reusable (see :meth:`_Connects.poll`), so the bulk of a
+large scan costs three system calls a port (connect, epoll_ctl, connect) instead of six
+(socket, connect, epoll_ctl add and del, getsockopt, close).  A socket that connected (open) or
+is still in SYN-SENT (abandoned) is closed instead.
 """
 
 from __future__ import annotations
