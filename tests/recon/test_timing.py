@@ -70,3 +70,32 @@ def test_retries_only_on_evidence_of_loss() -> None:
     assert allowed_tries(6, 5) == 7
     assert allowed_tries(6, 9) == 7  # never beyond --max-retries
     assert allowed_tries(0, 0) == 1  # --max-retries 0: no retransmission at all
+
+
+def test_scan_refuses_bad_arguments_before_any_socket() -> None:
+    from wirelab.recon.ports import PortSpecError
+    from wirelab.recon.scan import ScanTypeError, scan
+
+    with pytest.raises(PortSpecError, match="no ports"):
+        scan("127.0.0.1", [], "connect")
+    with pytest.raises(PortSpecError, match="outside 0-65535"):
+        scan("127.0.0.1", [80, 70000], "connect")
+    with pytest.raises(ScanTypeError, match="unknown scan type"):
+        scan("127.0.0.1", [80], "xmas")
+    with pytest.raises(TimingError, match="-T0 to -T5"):
+        scan("127.0.0.1", [80], "connect", timing=7)
+    with pytest.raises(ScanTypeError, match="max-retries"):
+        scan("127.0.0.1", [80], "connect", max_retries=-1)
+
+
+def test_duplicate_ports_scanned_once() -> None:
+    import socket
+
+    from wirelab.recon.scan import scan
+
+    with socket.socket() as live:
+        live.bind(("127.0.0.1", 0))
+        live.listen()
+        port = live.getsockname()[1]
+        result = scan("127.0.0.1", [port, port, port], "connect")
+    assert [(p.port, str(p.state)) for p in result.ports] == [(port, "open")]

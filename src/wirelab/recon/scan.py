@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 
 from wirelab.errors import ExitCode, WirelabError
+from wirelab.recon.ports import MAX_PORT, PortSpecError
 from wirelab.recon.result import Progress, ScanResult
 from wirelab.recon.scope import check_scope, resolve
 from wirelab.recon.timing import DEFAULT_LEVEL, template
@@ -37,6 +38,12 @@ def scan(target: str, ports: list[int], scan_type: str = "syn", *,
         raise ScanTypeError(f"unknown scan type {scan_type!r}: one of {', '.join(SCAN_TYPES)}")
     if max_retries is not None and max_retries < 0:
         raise ScanTypeError(f"bad --max-retries {max_retries}: 0 or more")
+    ports = list(dict.fromkeys(ports))  # each port once, in the order given
+    if not ports:
+        raise PortSpecError("no ports to scan")
+    outside = [p for p in ports if not 0 <= p <= MAX_PORT]
+    if outside:
+        raise PortSpecError(f"port {outside[0]} is outside 0-{MAX_PORT}")
     tpl = template(timing)
     retries = tpl.max_retries if max_retries is None else max_retries
     address = resolve(target)
