@@ -8,10 +8,23 @@ answer ACCEPT (now, or later = delay) or DROP (= loss).  Only metadata is copied
 Wire format from <linux/netfilter/nfnetlink_queue.h> and <linux/netfilter/nfnetlink.h>:
 a netlink header, a ``nfgenmsg`` (family, version, res_id = queue number, big-endian), then
 attributes; the queue's attributes are in network byte order.
+
+Two ways a client loses packets that nobody asked to lose, both closed here:
+
+- a full receive buffer.  The kernel cannot deliver a notification, counts an overrun and
+  (without NETLINK_NO_ENOBUFS) makes the next ``recv`` fail with ENOBUFS; a client that treats
+  that as fatal closes its socket, and closing a queue's socket drops every packet still
+  waiting for a verdict (``nfqnl_flush`` with NF_DROP).  With NFQA_CFG_F_FAIL_OPEN the packet
+  whose notification did not fit was accepted by the kernel, so nothing is owed for it: we ask
+  for no ENOBUFS reports, force a large buffer, and shrug off an ENOBUFS that still comes.
+- a notification read while waiting for a config ACK (a queue bound while its iptables rule
+  already sends packets): it is kept and handed out by :meth:`QueueSocket.packets`, never
+  discarded, or its packet would wait in the kernel until the socket closes, then be dropped.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import struct
@@ -37,6 +50,10 @@ NF_ACCEPT = 1
 NLM_F_REQUEST = 1
 NLM_F_ACK = 4
 NLMSG_ERROR = 2
+SOL_NETLINK = 270
+NETLINK_NO_ENOBUFS = 5
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+PACKET_MSG = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _NFGENMSG = struct.Struct("!BBH")
@@ -55,12 +72,19 @@ def _attr(kind: int, payload: bytes) -> bytes:
 class QueueSocket:
     """One netlink socket bound to one or more queue numbers."""
 
-    def __init__(self, maxlen: int = 8192) -> None:
+    def __init__(self, maxlen: int = 8192, rcvbuf: int = 8 << 20) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         self.sock.bind((0, 0))
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        try:  # past net.core.rmem_max; needs CAP_NET_ADMIN (root, or in the lab's userns)
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        # An overrun is not an error for a fail-open queue (see the module docstring).
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
         self.maxlen = maxlen
         self.seq = 0
+        self.pending: list[tuple[int, int]] = []  # notifications read while awaiting an ACK
+        self.overruns = 0  # ENOBUFS seen anyway (each: >= 1 notification the kernel dropped)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -76,9 +100,11 @@ class QueueSocket:
     def _config(self, queue: int, attrs: bytes) -> None:
         seq = self._send(NFQNL_MSG_CONFIG, queue, attrs, NLM_F_ACK)
         while True:  # wait for the ACK (an NLMSG_ERROR with error 0) of this request
-            data = self.sock.recv(65536)
+            data = self._recv(0)
             for msg_type, msg_seq, payload in _messages(data):
-                if msg_type == NLMSG_ERROR and msg_seq == seq:
+                if msg_type == PACKET_MSG:  # a packet already queued: owed a verdict
+                    self.pending.extend(_packet_ids(payload))
+                elif msg_type == NLMSG_ERROR and msg_seq == seq:
                     (error,) = struct.unpack_from("=i", payload)
                     if error:
                         raise OSError(-error, f"nfqueue config: {os.strerror(-error)}")
@@ -95,17 +121,28 @@ class QueueSocket:
         self._config(queue, _attr(NFQA_CFG_FLAGS, struct.pack("!I", NFQA_CFG_F_FAIL_OPEN))
                      + _attr(NFQA_CFG_MASK, struct.pack("!I", NFQA_CFG_F_FAIL_OPEN)))
 
-    def packets(self) -> Iterator[tuple[int, int]]:
-        """(queue, packet id) for each packet in one read (call when the socket is readable)."""
-        data = self.sock.recv(1 << 20)
-        for msg_type, _seq, payload in _messages(data):
-            if msg_type != (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET:
-                continue
-            _family, _version, queue = _NFGENMSG.unpack_from(payload)
-            for kind, value in _attrs(payload[_NFGENMSG.size:]):
-                if kind == NFQA_PACKET_HDR:
-                    yield queue, struct.unpack_from("!I", value)[0]
-                    break
+    def _recv(self, flags: int) -> bytes:
+        while True:
+            try:
+                return self.sock.recv(1 << 20, flags)
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
+                self.overruns += 1  # the lost notifications' packets were accepted (fail-open)
+
+    def packets(self, reads: int = 64) -> list[tuple[int, int]]:
+        """(queue, packet id) of the packets notified so far (at most ``reads`` datagrams more
+        than :meth:`bind` kept, so that a flood cannot starve the caller); never blocks."""
+        out, self.pending = self.pending, []
+        for _ in range(reads):
+            try:
+                data = self._recv(socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            for msg_type, _seq, payload in _messages(data):
+                if msg_type == PACKET_MSG:
+                    out.extend(_packet_ids(payload))
+        return out
 
     def verdict(self, queue: int, packet_id: int, verdict: int) -> None:
         self._send(NFQNL_MSG_VERDICT, queue,
@@ -113,6 +150,15 @@ class QueueSocket:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _packet_ids(payload: bytes) -> Iterator[tuple[int, int]]:
+    """(queue, packet id) of one NFQNL_MSG_PACKET's payload."""
+    _family, _version, queue = _NFGENMSG.unpack_from(payload)
+    for kind, value in _attrs(payload[_NFGENMSG.size:]):
+        if kind == NFQA_PACKET_HDR:
+            yield queue, struct.unpack_from("!I", value)[0]
+            return
 
 
 def _messages(data: bytes) -> Iterator[tuple[int, int, bytes]]:
