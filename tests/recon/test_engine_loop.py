@@ -52,10 +52,10 @@ class Target:
             self.tokens -= 1
         self._tx.send(b"%d %d %s" % (dport, tryno, self.kind))
 
-    def read_frames(self) -> list[bytes]:
-        return recv_all(self.rx)
+    def read_answers(self) -> list[Answer]:
+        return [self.interpret(frame) for frame in recv_all(self.rx)]
 
-    def interpret(self, frame: bytes) -> Answer | None:
+    def interpret(self, frame: bytes) -> Answer:
         port, tryno, kind = frame.split()
         return int(port), int(tryno), VERDICTS[kind], 64
 

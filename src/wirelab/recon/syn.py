@@ -137,6 +137,7 @@ class Prober:
         self.tx = open_raw(socket.AF_INET, hdrincl=True)
         self.tx.connect((self.dst, 0))  # then send() needs no address parsed per probe
         self.send = self._fast_send(self.tx.send, self.ip, count=True)
+        self.reader = make_reader(self.cookies, self.base)
         self.interpret = make_interpreter(self.cookies, self.base)
 
     def _fast_send(self, tx_send: Callable[[bytes], int], head: bytes, *,
@@ -182,12 +183,12 @@ class Prober:
         self.send = self._fast_send(link.send, frame_head, count=False)
         self.on_link = True
 
-    def read_frames(self) -> list[bytes]:
-        """The frames received since the last call."""
+    def read_answers(self) -> list[Answer]:
+        """The answers received since the last call."""
         if self.ring is not None:
-            return self.ring.read()
+            return self.ring.answers(self.reader)
         assert self.rx is not None
-        return recv_all(self.rx)
+        return [a for f in recv_all(self.rx) if (a := self.interpret(f)) is not None]
 
     def close(self) -> None:
         if self.ring is not None:
@@ -230,21 +231,25 @@ class RxRing:
         self.next = 0
         recv_all(sock)  # frames queued before the ring existed: the ring sees the rest
 
-    def read(self) -> list[bytes]:
+    def answers(self, read: Reader) -> list[Answer]:
+        """What ``read`` makes of every frame the kernel has put in the ring since the last
+        call (read in place: no copy a frame); the slots go back to the kernel."""
         ring, slot, count = self.map, self.SLOT, self.FRAMES
         header, release = self._HEADER.unpack_from, self._KERNEL.pack_into
-        frames = []
+        found = []
         at = self.next
         while True:
             offset = at * slot
             status, _, snaplen, mac, _ = header(ring, offset)
             if not status & TP_STATUS_USER:
                 break
-            frames.append(ring[offset + mac:offset + mac + snaplen])
+            answer = read(ring, offset + mac, snaplen)
+            if answer is not None:
+                found.append(answer)
             release(ring, offset, 0)
             at = (at + 1) % count
         self.next = at
-        return frames
+        return found
 
     def close(self) -> None:
         self.map.close()
@@ -311,45 +316,58 @@ def interpret(frame: bytes, cookies: Cookies, base: int | None = None) -> Answer
 
 
 def make_interpreter(cookies: Cookies, base: int) -> Callable[[bytes], Answer | None]:
-    """The answer reader for one scan, its constants bound as locals (the hot path)."""
+    """The answer reader for one scan, for a frame in its own ``bytes``."""
+    at = make_reader(cookies, base)
+    return lambda frame: at(frame, 0, len(frame))
+
+
+Reader = Callable[[bytes | mmap.mmap, int, int], Answer | None]
+
+
+def make_reader(cookies: Cookies, base: int) -> Reader:
+    """The answer reader for one scan: ``read(buffer, start, length)`` for the Ethernet frame
+    of ``length`` bytes at ``start`` in ``buffer`` (a ``bytes``, or the receive ring itself,
+    so a frame is read where the kernel put it), its constants bound as locals (hot path)."""
     target, table, top = cookies.target_bytes, cookies.table, base + MAX_TRIES
     tcp_answer, quoted_tcp = _TCP_ANSWER.unpack_from, _QUOTED_TCP.unpack_from
     icmp_verdict = states.from_icmp_unreachable
 
-    def interpret(frame: bytes) -> Answer | None:
-        if len(frame) < ETH_HLEN + 20 or frame[ETH_HLEN] >> 4 != 4:
+    def read(frame: bytes | mmap.mmap, start: int, length: int) -> Answer | None:
+        ip = start + ETH_HLEN
+        end = start + length
+        if length < ETH_HLEN + 20 or frame[ip] >> 4 != 4:
             return None
-        at = ETH_HLEN + (frame[ETH_HLEN] & 0x0F) * 4
-        proto = frame[ETH_HLEN + 9]
+        at = ip + (frame[ip] & 0x0F) * 4
+        proto = frame[ip + 9]
         if proto == 6:  # TCP: SYN/ACK or RST acknowledging our cookie + 1
-            if frame[ETH_HLEN + 12:ETH_HLEN + 16] != target or len(frame) < at + 14:
+            if frame[ip + 12:ip + 16] != target or end < at + 14:
                 return None
             sport, dport, _, ack, offflags = tcp_answer(frame, at)
             if not base <= dport < top or ack != (table[sport] + 1) & 0xFFFFFFFF:
                 return None
             if offflags & _RST:
-                return sport, dport - base, _CLOSED, frame[ETH_HLEN + 8]
+                return sport, dport - base, _CLOSED, frame[ip + 8]
             if offflags & _SYN:
                 opened = _OPEN if offflags & _ACK else _SPLIT
-                return sport, dport - base, opened, frame[ETH_HLEN + 8]
+                return sport, dport - base, opened, frame[ip + 8]
             return None
         if proto == 1:  # ICMP destination unreachable quoting our SYN
-            if len(frame) < at + 8 + 20 or frame[at] != 3:
+            if end < at + 8 + 20 or frame[at] != 3:
                 return None
             verdict = icmp_verdict(frame[at + 1])
             quoted = at + 8
             qihl = (frame[quoted] & 0x0F) * 4
             if (verdict is None or frame[quoted + 9] != 6
                     or frame[quoted + 16:quoted + 20] != target
-                    or len(frame) < quoted + qihl + 8):
+                    or end < quoted + qihl + 8):
                 return None
             qsport, qdport, qseq = quoted_tcp(frame, quoted + qihl)
             if not base <= qsport < top or qseq != table[qdport]:
                 return None
-            return qdport, qsport - base, verdict, frame[ETH_HLEN + 8]
+            return qdport, qsport - base, verdict, frame[ip + 8]
         return None
 
-    return interpret
+    return read
 
 
 def syn_scan(target: str, address: str, ports: list[int], *, tpl: Template = TEMPLATES[4],

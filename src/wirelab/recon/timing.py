@@ -151,15 +151,13 @@ the answering IP packet)."""
 
 class Prober(Protocol):
     """What :class:`ProbeLoop` needs from a scan type: a socket to wait on, a way to send
-    the probe for (port, try) and a way to read a received frame."""
+    the probe for (port, try) and a way to collect the answers received so far."""
 
     rx: socket.socket | None
 
     def send(self, dport: int, tryno: int) -> None: ...
 
-    def interpret(self, frame: bytes) -> Answer | None: ...
-
-    def read_frames(self) -> list[bytes]: ...
+    def read_answers(self) -> list[Answer]: ...
 
 
 def recv_all(sock: socket.socket) -> list[bytes]:
@@ -344,16 +342,11 @@ class ProbeLoop:
 
     def _drain(self, rx: socket.socket, prober: Prober) -> None:
         """Read and apply every answer queued on ``rx`` (the hot path of a large scan)."""
-        interpret = prober.interpret
         done, tries, waiting, last_sent = self.done, self.tries, self.waiting, self.last_sent
         sample: Callable[[float], None] | None = self.rto.sample
         silent_reason = self.silence[1]
         now = time.monotonic()
-        for frame in prober.read_frames():
-            answer = interpret(frame)
-            if answer is None:
-                continue
-            port, tryno, verdict, ttl = answer
+        for port, tryno, verdict, ttl in prober.read_answers():
             known = done.get(port)
             if known is not None and known.reason != silent_reason:
                 continue  # a duplicate

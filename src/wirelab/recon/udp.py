@@ -103,9 +103,10 @@ class Prober:
         assert self.tx is not None
         self.tx.send(self.packet(dport, tryno))
 
-    def read_frames(self) -> list[bytes]:
+    def read_answers(self) -> list[Answer]:
+        """The answers received since the last call."""
         assert self.rx is not None
-        return recv_all(self.rx)
+        return [a for f in recv_all(self.rx) if (a := self.interpret(f)) is not None]
 
     def match(self, dport: int, sport: int) -> int | None:
         """The try number whose probe to ``dport`` left from ``sport``, or None."""
