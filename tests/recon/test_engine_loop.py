@@ -140,6 +140,18 @@ def test_unlimited_icmp_not_paced(targets: list[Target]) -> None:
     assert loop.done[1].state == PortState.OPEN_FILTERED and loop.done[1].tries == 2
 
 
+def test_unlimited_icmp_then_silent_ports_not_paced(targets: list[Target]) -> None:
+    # 20 closed ports answer at once, then 10 filtered ones stay silent at the end of the
+    # order: silence after ICMP answers, but more answers than a Linux limit lets through
+    target = Target(b"unreach", silent=frozenset(range(200, 210)))
+    targets.append(target)
+    ports = [*range(100, 120), *range(200, 210)]
+    loop = _run(target, ports, udp=True)
+    assert loop.paced_at is None and ratelimit.explain(loop, "x") == []
+    assert all(loop.done[p].state == PortState.OPEN_FILTERED for p in range(200, 210))
+    assert all(loop.done[p].state == PortState.CLOSED for p in range(100, 120))
+
+
 def test_progress_reported(targets: list[Target]) -> None:
     target = Target()
     targets.append(target)

@@ -11,7 +11,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from wirelab.lab.lab import Host, Lab
-from wirelab.recon.ratelimit import lift_icmp_ratelimit, read_icmp_limits
+
+LIMIT = "net.ipv4.icmp_ratelimit"
 
 SERVER = "198.18.0.20"
 # 53: the lab's DNS (open: it answers the DNS probe); 161 DROP -> open|filtered;
@@ -65,9 +66,9 @@ def nmap_udp(client: Host) -> dict[int, str]:
 @pytest.mark.lab
 def test_udp_states_match_nmap_with_limit_lifted(lab: Lab) -> None:
     server = _firewall(lab)
-    applied = lift_icmp_ratelimit(server)
+    applied = server.icmp_ratelimit(False)  # the lab switch (wirelab lab icmp-ratelimit)
     assert applied["net.ipv4.icmp_ratelimit"] == "0"
-    assert read_icmp_limits(server)["net.ipv4.icmp_ratelimit"] == "0"  # in its namespace
+    assert server.sysctl(keys=[LIMIT])[LIMIT] == "0"  # in its namespace
     client = lab.host("client")
     ours = wirelab_udp(client)
     ports = ours["ports"]
@@ -83,7 +84,7 @@ def test_udp_states_match_nmap_with_limit_lifted(lab: Lab) -> None:
 @pytest.mark.lab
 def test_udp_rate_limit_explained(lab: Lab) -> None:
     server = _firewall(lab)
-    assert read_icmp_limits(server)["net.ipv4.icmp_ratelimit"] == "1000"  # Linux's default
+    assert server.sysctl(keys=[LIMIT])[LIMIT] == "1000"  # Linux's default
     ours = wirelab_udp(lab.host("client"))
     ports = ours["ports"]
     assert isinstance(ports, dict)

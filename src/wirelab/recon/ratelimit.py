@@ -18,31 +18,33 @@ the way an emptied bucket does, paces its probes at one a second and retries the
 ports; :func:`explain` turns what happened into sentences for ``ScanResult.notes``.
 
 In the lab the limit can be lifted on one host, for the lesson to show both:
-:func:`lift_icmp_ratelimit` runs ``sysctl -w`` *inside* that host's network namespace (the
-sysctls are per namespace; the root namespace is never touched).
+``wirelab lab icmp-ratelimit HOST off`` (``Host.icmp_ratelimit(False)``) sets the sysctls
+*inside* that host's network namespace (they are per namespace; the root namespace is never
+touched).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wirelab.errors import LabError
 from wirelab.recon.states import Reason, Verdict
 
 if TYPE_CHECKING:
-    from wirelab.lab.lab import Host
     from wirelab.recon.timing import ProbeLoop
 
 ICMP_REASONS = frozenset({Reason.PORT_UNREACH, Reason.NET_UNREACH, Reason.HOST_UNREACH,
                           Reason.PROTO_UNREACH, Reason.NET_PROHIBITED,
                           Reason.HOST_PROHIBITED, Reason.ADMIN_PROHIBITED})
 
-LIFTED = {
-    "net.ipv4.icmp_ratelimit": "0",  # 0: no per-peer limit
-    "net.ipv4.icmp_msgs_per_sec": "100000",  # the shared bucket: far beyond a lab scan
-    "net.ipv4.icmp_msgs_burst": "100000",
-}
-REQUIRED = "net.ipv4.icmp_ratelimit"
+# Linux's default per-peer limit (net/ipv4/icmp.c, XRLIM_BURST_FACTOR; icmp_ratelimit 1000 ms)
+LINUX_BURST = 6
+LINUX_INTERVAL = 1.0
+
+
+def beyond_linux_limit(icmp_answers: int, elapsed: float) -> bool:
+    """Whether more ICMP errors came back than Linux's default limit lets through in
+    ``elapsed`` seconds (a burst, then one a second): then silence is not a rate limit."""
+    return icmp_answers > LINUX_BURST + 1 + elapsed / LINUX_INTERVAL
 
 
 def from_icmp(verdict: Verdict) -> bool:
@@ -65,33 +67,3 @@ def explain(loop: ProbeLoop, address: str) -> list[str]:
     return [f"Silence after ICMP answers from {address} looked like an ICMP rate limit, so "
             f"the silent ports were retried at one probe every {delay:g} s; none answered, "
             f"so they are open|filtered and the limit, if any, did not change the result."]
-
-
-def read_icmp_limits(host: Host) -> dict[str, str]:
-    """The ICMP rate-limit sysctls of ``host`` (its own network namespace)."""
-    names = [REQUIRED, "net.ipv4.icmp_ratemask", "net.ipv4.icmp_msgs_per_sec",
-             "net.ipv4.icmp_msgs_burst"]
-    values: dict[str, str] = {}
-    for name in names:
-        done = host.run(["sysctl", "-n", name], timeout=10)
-        if done.returncode == 0:
-            values[name] = done.stdout.strip()
-    return values
-
-
-def lift_icmp_ratelimit(host: Host) -> dict[str, str]:
-    """Lift the ICMP rate limits inside lab host ``host``; return what was set.
-
-    Only ``net.ipv4.icmp_ratelimit`` is required (the per-peer limit behind the 1/s); the
-    shared bucket is raised where this kernel has it per namespace.  Raises
-    :class:`wirelab.errors.LabError` if the required one cannot be set.
-    """
-    applied: dict[str, str] = {}
-    for name, value in LIFTED.items():
-        done = host.run(["sysctl", "-w", f"{name}={value}"], timeout=10)
-        if done.returncode == 0:
-            applied[name] = value
-        elif name == REQUIRED:
-            reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
-            raise LabError(f"cannot lift the ICMP rate limit in {host.name}: {reason}")
-    return applied

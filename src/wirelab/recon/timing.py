@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from wirelab.errors import ExitCode, WirelabError
+from wirelab.recon import ratelimit
 from wirelab.recon.result import PortResult, Progress, ScanResult
 from wirelab.recon.states import Verdict
 
@@ -221,6 +222,7 @@ class ProbeLoop:
         self.best_try = 0  # highest (counted) try number that got an answer
         self.probes = 0
         self.elapsed = 0.0
+        self.started = 0.0
         # rate-limit bookkeeping (only with icmp_limited)
         self.order: dict[int, int] = {}  # port -> rank of its first probe
         self.icmp_ranks: list[int] = []  # sorted ranks of first probes answered by ICMP
@@ -233,7 +235,7 @@ class ProbeLoop:
     def run(self, prober: Prober) -> None:
         rx = prober.rx
         assert rx is not None
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         ports, total = self.ports, len(self.ports)
         retry, done = self.retry, self.done
         fresh = 0
@@ -403,12 +405,15 @@ class ProbeLoop:
         Linux sends a burst of ICMP errors to one peer, then about one a second
         (net.ipv4.icmp_ratelimit).  So a silent probe sent *after* the ICMP answers stopped
         (at most one later probe answered: a refilled token) is probably a rate-limited
-        answer, not a filter.  From here on probes are paced at the template's maximum UDP
-        scan delay and earlier tries are free.  A filtered port that merely follows closed
-        ones costs paced retries, never a wrong verdict.
+        answer, not a filter -- unless more ICMP answers came than Linux's limit would have
+        let through by now (a lifted limit, or not Linux).  From here on probes are paced at
+        the template's maximum UDP scan delay and earlier tries are free.  A filtered port
+        that merely follows closed ones costs paced retries, never a wrong verdict.
         """
         if not self.icmp_ranks:
             return
+        if ratelimit.beyond_linux_limit(len(self.icmp_ranks), now - self.started):
+            return  # more ICMP errors than a Linux limit allows: this silence is a filter
         rank = self.order[port]
         later = len(self.icmp_ranks) - bisect.bisect_right(self.icmp_ranks, rank)
         if later > 1:
