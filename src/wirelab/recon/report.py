@@ -54,14 +54,18 @@ def protocol(result: ScanResult) -> str:
 
 
 @functools.cache
-def _nmap_services(path: Path = NMAP_SERVICES) -> dict[tuple[int, str], str]:
-    names: dict[tuple[int, str], str] = {}
+def _services_text(path: Path = NMAP_SERVICES) -> str:
     try:
-        text = path.read_text(errors="replace")
+        return path.read_text(errors="replace")
     except OSError:
-        return names
+        return ""
+
+
+def _best(lines: Iterable[str]) -> dict[tuple[int, str], str]:
+    """``name port/proto frequency ...`` lines -> the most frequent name a port has (nmap)."""
+    names: dict[tuple[int, str], str] = {}
     best: dict[tuple[int, str], float] = {}
-    for line in text.splitlines():
+    for line in lines:
         fields = line.split()
         if len(fields) < 3 or line.startswith("#") or "/" not in fields[1]:
             continue
@@ -70,9 +74,34 @@ def _nmap_services(path: Path = NMAP_SERVICES) -> dict[tuple[int, str], str]:
             key, freq = (int(number), proto), float(fields[2])
         except ValueError:
             continue
-        if freq >= best.get(key, -1.0):  # the most frequent name for the port, as nmap
+        if freq >= best.get(key, -1.0):
             best[key], names[key] = freq, fields[0]
     return names
+
+
+@functools.cache
+def _nmap_services() -> dict[tuple[int, str], str]:
+    return _best(_services_text().splitlines())
+
+
+_looked_up: set[tuple[int, str]] = set()
+FULL_TABLE_AFTER = 64  # lookups: past this, parsing all 27,000 lines once is cheaper
+
+
+def _lookup(port: int, proto: str) -> str | None:
+    """One port's name: the whole table for many lookups, else just that port's lines (a
+    -p- scan names only its few open ports; parsing the table costs ~0.1 s)."""
+    text = _services_text()
+    _looked_up.add((port, proto))
+    if len(_looked_up) > FULL_TABLE_AFTER:
+        return _nmap_services().get((port, proto))
+    needle, lines, at = f"\t{port}/{proto}\t", [], text.find(f"\t{port}/{proto}\t")
+    while at >= 0:
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        lines.append(text[start:end if end >= 0 else len(text)])
+        at = text.find(needle, at + 1)
+    return _best(lines).get((port, proto))
 
 
 def table_service(port: int, proto: str = "tcp") -> str | None:
@@ -82,9 +111,8 @@ def table_service(port: int, proto: str = "tcp") -> str | None:
     at all (60/udp) gets no ``<service>`` element in nmap's XML, though the normal output
     still says "unknown" for both.
     """
-    table = _nmap_services()
-    if table:  # nmap's table is complete for what nmap names
-        return table.get((port, proto))
+    if _services_text():  # nmap's table is complete for what nmap names
+        return _lookup(port, proto)
     try:
         return socket.getservbyport(port, proto)
     except OSError:
