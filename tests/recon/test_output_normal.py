@@ -134,8 +134,8 @@ def test_file_form_has_nmaps_comment_lines() -> None:
 
 
 def test_service_names_fall_back_to_etc_services(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert report._nmap_services(Path("/nonexistent/nmap-services")) == {}
-    monkeypatch.setattr(report, "_nmap_services", lambda: {})
+    assert report._services_text(Path("/nonexistent/nmap-services")) == ""
+    monkeypatch.setattr(report, "_services_text", lambda: "")
     assert report.service(22) == "ssh"  # /etc/services
     assert report.service(65000) == "unknown"
 
@@ -146,6 +146,16 @@ def test_nmap_services_table_when_present() -> None:
     assert report.service(8080) == "http-proxy"
     assert report.service(53, "udp") == "domain"
     assert report.service(4) == "unknown"  # nmap's table says "unknown" for 4/tcp
+
+
+def test_one_port_lookup_equals_the_whole_table() -> None:
+    if not report.NMAP_SERVICES.exists():
+        pytest.skip("nmap is not installed: no nmap-services table")
+    table = report._nmap_services()
+    report._looked_up.clear()  # 24 lookups below: each one reads only its port's lines
+    for port in (1, 4, 22, 53, 80, 161, 443, 3389, 8080, 31337, 60, 65000):
+        for proto in ("tcp", "udp"):
+            assert report._lookup(port, proto) == table.get((port, proto)), (port, proto)
     assert report.table_service(4) == "unknown"
     assert report.service(60, "udp") == "unknown"  # and has no entry for 60/udp
     assert report.table_service(60, "udp") is None
