@@ -21,11 +21,12 @@ import socket
 import struct
 import subprocess
 
-from wirelab.errors import ExitCode, ToolMissingError, WirelabError
+from wirelab.errors import ExitCode, PrivilegeError, ToolMissingError, WirelabError
 
 SO_ATTACH_FILTER = 26  # asm-generic/socket.h
 SO_LOCK_FILTER = 44
 INSTRUCTION = struct.Struct("=HBBI")  # struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }
+ETH_P_IP = 0x0800  # linux/if_ether.h
 BPF_MAXINSNS = 4096  # linux/bpf_common.h: the kernel refuses longer classic programs
 
 
@@ -76,3 +77,23 @@ def attach(sock: socket.socket, program: Program) -> None:
     # so the pointer is aligned after the short exactly as the C compiler would place it.
     fprog = struct.pack("@HP", len(program), ctypes.addressof(code))
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+def open_ip_receiver(expression: str, *, refusal: str, rcvbuf: int = 4 << 20) -> socket.socket:
+    """A non-blocking AF_PACKET socket that receives the IPv4 frames matching ``expression``.
+
+    The filter runs in the kernel, so the raw scans and trace see only their answers however
+    busy the interface is.  Without CAP_NET_RAW: :class:`PrivilegeError` saying ``refusal``.
+    """
+    try:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    except PermissionError:
+        raise PrivilegeError(refusal) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        attach(sock, compile_filter(expression))
+    except BaseException:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock

@@ -257,7 +257,6 @@ PROBE_WAITS = (0.3, 0.6, 1.2)  # a round's wait, doubling: the retries' backoff
 SYN_PORT, ACK_PORT = 443, 80
 ICMP_REPLIES = {int(ICMPType.ECHO_REPLY): "echo-reply",
                 int(ICMPType.TIMESTAMP_REPLY): "timestamp-reply"}
-ETH_P_IP = 0x0800
 
 
 @dataclass(slots=True)
@@ -342,17 +341,10 @@ def classify(frame: bytes, keys: _Keys) -> tuple[str, str] | None:
 
 
 def _probe_receiver(sport: int) -> socket.socket:
-    try:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
-    except PermissionError:
-        raise PrivilegeError("discovery beyond the segment needs CAP_NET_RAW: run it in a lab "
-                             "host (wirelab lab exec client -- wirelab discover ...)") from None
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    expression = (f"inbound and ((icmp and (icmp[0] = 0 or icmp[0] = 14)) "
-                  f"or (tcp and dst port {sport}))")
-    bpf.attach(sock, bpf.compile_filter(expression))
-    sock.setblocking(False)
-    return sock
+    return bpf.open_ip_receiver(
+        f"inbound and ((icmp and (icmp[0] = 0 or icmp[0] = 14)) or (tcp and dst port {sport}))",
+        refusal="discovery beyond the segment needs CAP_NET_RAW: run it in a lab host "
+        "(wirelab lab exec client -- wirelab discover ...)")
 
 
 def probe_sweep(network: Targets, env_lab: str | None) -> ProbeDiscovery:

@@ -49,7 +49,6 @@ import struct
 from collections.abc import Callable
 
 from wirelab.craft import bpf
-from wirelab.errors import PrivilegeError
 from wirelab.recon import states
 from wirelab.recon.result import Progress, ScanResult
 from wirelab.recon.timing import TEMPLATES, Answer, ProbeLoop, Template, recv_all
@@ -296,18 +295,11 @@ def link_route(dst: str) -> tuple[str, bytes, bytes] | None:
 
 
 def open_receiver(target: str, base_sport: int) -> socket.socket:
-    try:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
-    except PermissionError:
-        raise PrivilegeError("a SYN scan needs CAP_NET_RAW: run as root, in a lab host "
-                             "(wirelab lab exec client -- wirelab scan ...), or use "
-                             "--type connect") from None
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    expression = (f"inbound and ((tcp and src host {target} and dst portrange "
-                  f"{base_sport}-{base_sport + MAX_TRIES - 1}) or (icmp and icmp[0] = 3))")
-    bpf.attach(sock, bpf.compile_filter(expression))
-    sock.setblocking(False)
-    return sock
+    return bpf.open_ip_receiver(
+        f"inbound and ((tcp and src host {target} and dst portrange "
+        f"{base_sport}-{base_sport + MAX_TRIES - 1}) or (icmp and icmp[0] = 3))",
+        refusal="a SYN scan needs CAP_NET_RAW: run as root, in a lab host (wirelab lab exec "
+        "client -- wirelab scan ...), or use --type connect", rcvbuf=8 << 20)
 
 
 def interpret(frame: bytes, cookies: Cookies, base: int | None = None) -> Answer | None:

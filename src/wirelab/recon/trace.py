@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wirelab.craft import bpf
-from wirelab.errors import ExitCode, NetworkError, PrivilegeError, WirelabError
+from wirelab.errors import ExitCode, NetworkError, WirelabError
 from wirelab.recon.scope import LAB_NETWORK, resolve
 from wirelab.recon.trace_probe import (
     FINAL,
@@ -39,7 +39,6 @@ from wirelab.recon.trace_schedule import Scheduler, Slot, Wait
 from wirelab.sockets.raw import open_raw, source_for
 from wirelab.wire.ipv4 import IPv4
 
-ETH_P_IP = 0x0800
 ETH_HLEN = 14
 SO_TIMESTAMPNS = 35  # asm-generic/socket.h (SO_TIMESTAMPNS_OLD); also SCM_TIMESTAMPNS
 _TIMESPEC = struct.Struct("@qq")
@@ -129,19 +128,13 @@ def check_scope(address: str, env: dict[str, str] | None = None) -> None:
 
 
 def open_receiver(method: str, target: str) -> socket.socket:
-    try:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
-    except PermissionError:
-        raise PrivilegeError("trace sends raw probes and needs CAP_NET_RAW: run as root, or "
-                             "in a lab host (wirelab lab exec client -- wirelab trace ...)"
-                             ) from None
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     expression = "inbound and icmp"
     if method == "tcp":
         expression = f"inbound and (icmp or (tcp and src host {target}))"
-    bpf.attach(sock, bpf.compile_filter(expression))
-    sock.setblocking(False)
+    sock = bpf.open_ip_receiver(
+        expression, refusal="trace sends raw probes and needs CAP_NET_RAW: run as root, or "
+        "in a lab host (wirelab lab exec client -- wirelab trace ...)")
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     return sock
 
 

@@ -35,7 +35,6 @@ import socket
 import struct
 
 from wirelab.craft import bpf
-from wirelab.errors import PrivilegeError
 from wirelab.recon import ratelimit, states
 from wirelab.recon.result import Progress, ScanResult
 from wirelab.recon.timing import TEMPLATES, Answer, ProbeLoop, Template, recv_all
@@ -43,7 +42,6 @@ from wirelab.sockets.raw import open_raw, source_for
 from wirelab.wire.ipv4 import IPProto, IPv4
 from wirelab.wire.udp import UDP
 
-ETH_P_IP = 0x0800
 ETH_HLEN = 14
 MAX_TRIES = 16
 _UDP_PORTS = struct.Struct("!HH")
@@ -148,16 +146,10 @@ class Prober:
 
 
 def open_receiver(target: str) -> socket.socket:
-    try:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
-    except PermissionError:
-        raise PrivilegeError("a UDP scan needs CAP_NET_RAW: run as root or in a lab host "
-                             "(wirelab lab exec client -- wirelab scan --type udp ...)") from None
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    expression = f"inbound and ((udp and src host {target}) or (icmp and icmp[0] = 3))"
-    bpf.attach(sock, bpf.compile_filter(expression))
-    sock.setblocking(False)
-    return sock
+    return bpf.open_ip_receiver(
+        f"inbound and ((udp and src host {target}) or (icmp and icmp[0] = 3))",
+        refusal="a UDP scan needs CAP_NET_RAW: run as root or in a lab host "
+        "(wirelab lab exec client -- wirelab scan --type udp ...)")
 
 
 def udp_scan(target: str, address: str, ports: list[int], *, tpl: Template = TEMPLATES[4],
