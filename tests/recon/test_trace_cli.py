@@ -52,9 +52,28 @@ def test_outside_the_lab_is_refused() -> None:
     done = wirelab("192.0.2.1", env=env)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == ("wirelab: refusing to trace 192.0.2.1: only loopback and the hosts "
-                           "of a running lab may be traced\n")
+                           "of a running lab may be traced (--i-own-this-network if it is yours)\n")
     done = wirelab("198.18.0.20", env=env)
     assert done.returncode == 2 and "from inside a lab host" in done.stderr
+
+
+def test_override_tries_to_send_in_an_empty_netns() -> None:
+    """--i-own-this-network lets the target through with a warning, so the trace really tries
+    to send -- in a network namespace of our own with no interface up and no route, where the
+    kernel refuses (no route) and nothing could leave the machine even so."""
+    unshare = shutil.which("unshare")
+    assert unshare is not None, "util-linux unshare is needed"
+    user = [] if os.geteuid() == 0 else ["-r"]
+    done = subprocess.run([unshare, *user, "-n", sys.executable, "-m", "wirelab", "trace",
+                           "192.0.2.1", "--i-own-this-network", "-n", "-m", "2", "-q", "1"],
+                          capture_output=True, text=True, check=False, timeout=60)
+    if done.returncode != 0 and "unshare" in done.stderr:
+        pytest.skip(f"no network namespace here: {done.stderr.strip()}")
+    assert done.stderr.splitlines() == [
+        "wirelab: warning: tracing 192.0.2.1, outside the lab, because --i-own-this-network "
+        "says you own that network",
+        "wirelab: no route to 192.0.2.1: Network is unreachable"]
+    assert done.returncode == 6  # a network error, not the scope refusal (2)
 
 
 def test_without_cap_net_raw_one_line() -> None:

@@ -68,13 +68,6 @@ def _command() -> str:
     return shlex.join(["wirelab", *sys.argv[1:]])
 
 
-def _warn_override(target: str) -> None:
-    address = scope.resolve(target)
-    if not scope.in_scope(address):
-        click.echo(f"wirelab: warning: scanning {address}, outside the lab, because "
-                   "--i-own-this-network says you own that network", err=True)
-
-
 @click.command(epilog=EPILOG)
 @click.argument("target")
 @click.option("-p", "ports", default=DEFAULT_PORTS, show_default=True,
@@ -123,8 +116,9 @@ def _run(target: str, port_list: list[int], scan_type: str, timing: int | None,
     options = _engine_keywords(timing=timing, max_retries=max_retries, progress=progress)
     address = scope.resolve(target)
     with progress, scope.owned(*([address] if owned else [])):
-        if owned:
-            _warn_override(target)
+        warning = scope.override_warning(address) if owned else None
+        if warning:
+            click.echo(warning, err=True)
         scope.check_scope(address)  # the engine checks again; here so a refusal prints nothing
         started = time.time()
         if announce:  # like nmap's "Starting Nmap 7.93 ( https://nmap.org ) at ..."

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
+from wirelab.recon import scope
 from wirelab.recon.trace import Options, TraceUsageError
 from wirelab.recon.trace import trace as run_trace
 from wirelab.recon.trace_probe import METHODS, PACKET_LEN
@@ -26,7 +28,8 @@ probe), icmp (echo, traceroute -I), tcp (SYN to port 80, traceroute -T).
 checksum) the same for every probe, so per-flow load balancers send them all
 down one path.  Marks: !H host, !N network, !P protocol, !X prohibited,
 !S source route, !F-MTU fragmentation needed, !<code> other unreachable.
-Only loopback and the hosts of a running lab are traced."""
+Only loopback and the hosts of a running lab are traced, unless --i-own-this-network
+says the target's network is yours."""
 
 
 def _wait(text: str) -> Wait:
@@ -62,11 +65,22 @@ def _wait(text: str) -> Wait:
 @click.option("-i", "interval", type=float, default=1.0, show_default=True,
               help="Seconds between --report rounds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def trace(target: str, method: str, icmp: bool, tcp: bool, paris: bool, queries: int,
-          max_hops: int, first_hop: int, port: int | None, sport: int | None, wait: str,
-          sim: int,
-          numeric: bool, report: bool, count: int, interval: float, as_json: bool) -> None:
+@click.option("--i-own-this-network", "owned", is_flag=True,
+              help="Trace TARGET although it is outside the lab: you say the network is yours.")
+def trace(target: str, owned: bool, **options: Any) -> None:
     """Trace the route to TARGET (a lab host or loopback), like Linux traceroute."""
+    address = scope.resolve(target) if owned else None
+    with scope.owned(*([address] if address else [])):
+        warning = scope.override_warning(address, "trace") if address else None
+        if warning:
+            click.echo(warning, err=True)
+        _trace(target, **options)
+
+
+def _trace(target: str, method: str, icmp: bool, tcp: bool, paris: bool, queries: int,
+           max_hops: int, first_hop: int, port: int | None, sport: int | None, wait: str,
+           sim: int, numeric: bool, report: bool, count: int, interval: float,
+           as_json: bool) -> None:
     chosen = {m for m, flag in (("icmp", icmp), ("tcp", tcp)) if flag}
     if len(chosen) > 1 or (chosen and method != "udp" and method not in chosen):
         raise TraceUsageError("-I, -T and --method disagree: choose one method")

@@ -46,8 +46,12 @@ def resolve(target: str) -> str:
     return str(infos[0][4][0])
 
 
-def check_scope(address: str, env: dict[str, str] | None = None) -> None:
-    """Raise :class:`ScopeError` unless ``address`` is loopback or a host of the running lab."""
+def check_scope(address: str, env: dict[str, str] | None = None, *, verb: str = "scan") -> None:
+    """Raise :class:`ScopeError` unless ``address`` is loopback or a host of the running lab.
+
+    ``verb`` names what is refused (``scan``, ``trace``: probes with small TTLs still reach
+    every router on the way, so tracing is probing too) and the command the message suggests.
+    """
     ip = ipaddress.IPv4Address(address)
     if ip.is_loopback or ip in _OWNED:
         return
@@ -55,10 +59,18 @@ def check_scope(address: str, env: dict[str, str] | None = None) -> None:
     if lab and ip in LAB_NETWORK:
         return
     if ip in LAB_NETWORK:
-        raise ScopeError(f"refusing to scan {address}: lab addresses are scanned from inside "
-                         "a lab host (wirelab lab exec client -- wirelab scan ...)")
-    raise ScopeError(f"refusing to scan {address}: only loopback and the hosts of a running "
-                     "lab may be scanned (--i-own-this-network if it is yours)")
+        raise ScopeError(f"refusing to {verb} {address}: lab addresses are {_past(verb)} from "
+                         f"inside a lab host (wirelab lab exec client -- wirelab {verb} ...)")
+    raise ScopeError(f"refusing to {verb} {address}: only loopback and the hosts of a running "
+                     f"lab may be {_past(verb)} (--i-own-this-network if it is yours)")
+
+
+# what a guarded command does, in the forms its messages need
+_FORMS = {"scan": ("scanned", "scanning"), "trace": ("traced", "tracing")}
+
+
+def _past(verb: str) -> str:
+    return _FORMS[verb][0]
 
 
 def in_scope(address: str, env: dict[str, str] | None = None) -> bool:
@@ -71,6 +83,14 @@ def in_scope(address: str, env: dict[str, str] | None = None) -> bool:
         return True
     lab = (os.environ if env is None else env).get("WIRELAB_LAB")
     return bool(lab) and ip in LAB_NETWORK
+
+
+def override_warning(address: str, verb: str = "scan") -> str | None:
+    """The warning the CLI prints when ``--i-own-this-network`` lets ``address`` through."""
+    if in_scope(address):
+        return None
+    return (f"wirelab: warning: {_FORMS[verb][1]} {address}, outside the lab, because "
+            "--i-own-this-network says you own that network")
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from wirelab.craft import bpf
 from wirelab.errors import ExitCode, NetworkError, WirelabError
-from wirelab.recon.scope import LAB_NETWORK, resolve
+from wirelab.recon.scope import check_scope, resolve
 from wirelab.recon.trace_probe import (
     FINAL,
     METHODS,
@@ -45,12 +45,6 @@ _TIMESPEC = struct.Struct("@qq")
 
 
 class TraceUsageError(WirelabError):
-    exit_code = ExitCode.USAGE
-
-
-class TraceScopeError(WirelabError):
-    """A target outside the lab and loopback: nothing is sent."""
-
     exit_code = ExitCode.USAGE
 
 
@@ -106,25 +100,6 @@ class TraceResult:
     @property
     def packet_len(self) -> int:
         return PACKET_LEN
-
-
-def check_scope(address: str, env: dict[str, str] | None = None) -> None:
-    """Loopback, or a lab address from inside a lab host; else refuse before any socket.
-
-    The same rule as ``wirelab scan`` (:mod:`wirelab.recon.scope`): probes with small TTLs
-    still reach every router on the way, so tracing is probing.
-    """
-    ip = ipaddress.IPv4Address(address)
-    if ip.is_loopback:
-        return
-    lab = (os.environ if env is None else env).get("WIRELAB_LAB")
-    if lab and ip in LAB_NETWORK:
-        return
-    if ip in LAB_NETWORK:
-        raise TraceScopeError(f"refusing to trace {address}: lab addresses are traced from "
-                              "inside a lab host (wirelab lab exec client -- wirelab trace ...)")
-    raise TraceScopeError(f"refusing to trace {address}: only loopback and the hosts of a "
-                          "running lab may be traced")
 
 
 def open_receiver(method: str, target: str) -> socket.socket:
@@ -254,7 +229,7 @@ def open_prober(target: str, opts: Options, address: str | None = None) -> Probe
     """Resolve, check the scope, open the sockets (the caller closes them via close())."""
     opts.check()
     address = address or _resolve(target)
-    check_scope(address)
+    check_scope(address, verb="trace")
     src = source_for(address, opts.port or 33434)
     seed = int.from_bytes(os.urandom(6), "big")
     ident = 32768 + (seed & 0xFFFF) % 28000 if opts.sport is None else opts.sport
