@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
 import click
-
-if TYPE_CHECKING:
-    from wirelab.monitor.export.sender import Sender
 
 
 @click.command(
@@ -50,7 +47,6 @@ def export(capture: str | None, interface: str | None, bpf: str | None, count: i
     """Export the flows of CAPTURE (or of -i IFACE, live) to a collector or Parquet files."""
     from wirelab.monitor.export.sender import Sender, parse_collector
     from wirelab.monitor.flows import FlowTable
-    from wirelab.monitor.run import run_source
     from wirelab.monitor.source import open_source
 
     if not (netflow or ipfix or parquet):
@@ -86,7 +82,13 @@ def export(capture: str | None, interface: str | None, bpf: str | None, count: i
                            f"{'-c/--duration or ' if count or duration else ''}Ctrl-C",
                            err=True)
             table = FlowTable(emit, active_timeout_ns=int(active_timeout * 1e9))
-            run_source(source, [table, *(_Ticker(s) for s in senders)])
+            for batch in source.batches(1.0):
+                if batch:
+                    table.feed(batch)  # the flow table's fast path
+                else:  # the wire is quiet: flows idle past their timeout end now
+                    table.expire(time.time_ns())
+                for sender in senders:
+                    sender.tick()  # records that waited max_delay go out
             table.flush()
     finally:
         for s in senders:
@@ -112,12 +114,3 @@ def export(capture: str | None, interface: str | None, bpf: str | None, count: i
     if writer is not None:
         click.echo(f"  parquet: {writer.rows} rows in {len(writer.files)} files under {parquet}")
 
-
-class _Ticker:
-    """An accumulator that only gives a sender the chance to send records that waited."""
-
-    def __init__(self, sender: Sender) -> None:
-        self.tick = sender.tick
-
-    def add(self, keys: object, ts_ns: int, length: int) -> None:
-        self.tick()
