@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from wirelab import samples
 from wirelab.cli.top import bits, top
+from wirelab.wire.tcp import TCPFlags
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None,
                                   reason="tshark is not installed")
@@ -205,3 +206,60 @@ def test_live_without_net_raw_is_one_line_exit_4(command: list[str]) -> None:
     assert done.returncode == 4, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs CAP_NET_RAW" in lines[0], done.stderr
+
+
+def _lost_synack_frames() -> list[samples.Frame]:
+    """The second connection of a failing lab capture, cut down: the first SYN-ACK is lost,
+    so the server sends it again a second later, the client sends its SYN again, and the
+    handshake completes 0.3 ms after that last SYN.  Then the download loses segments."""
+    c, s = samples.CLIENT, samples.SERVER
+    syn, ack, psh = TCPFlags.SYN, TCPFlags.ACK, TCPFlags.PSH
+    mss = 1448
+    body = b"b" * mss
+
+    def c2s(t: float, seq: int, ack_no: int, flags: int, data: bytes = b"") -> samples.Frame:
+        return (samples.START_NS + round(t * 1e9),
+                samples.tcp4(c, s, 36346, 80, seq, ack_no, flags, data))
+
+    def s2c(t: float, k: int, ack_no: int = 201) -> samples.Frame:
+        """The server's k-th full segment of the body."""
+        return (samples.START_NS + round(t * 1e9),
+                samples.tcp4(s, c, 80, 36346, 901 + k * mss, ack_no, ack, body))
+
+    return [
+        c2s(0.0, 100, 0, syn),
+        (samples.START_NS + round(1.0 * 1e9),
+         samples.tcp4(s, c, 80, 36346, 900, 101, syn | ack)),   # the SYN-ACK sent again
+        c2s(1.0001, 100, 0, syn),                                # the SYN sent again
+        (samples.START_NS + round(1.0003 * 1e9),
+         samples.tcp4(s, c, 80, 36346, 900, 101, syn | ack)),
+        c2s(1.0004, 101, 901, ack),       # tshark's initial RTT: 0.3 ms (not 1.0004 s)
+        c2s(1.0005, 101, 901, psh | ack, b"G" * 100),
+        s2c(1.0020, 0), s2c(1.0021, 2),   # segment 1 lost
+        c2s(1.0022, 201, 901 + mss, ack),
+        s2c(1.0100, 1),                   # 7.9 ms after segment 2: a retransmission
+        s2c(1.0110, 3), s2c(1.01102, 5),  # segment 4 late ...
+        s2c(1.01110, 4),                  # ... by 80 us < 0.3 ms: out of order
+    ]
+
+
+@pytest.mark.tshark
+@needs_tshark
+def test_retransmission_or_out_of_order_after_a_lost_synack_equals_tshark(
+        tmp_path: Path) -> None:
+    """Regression (a lab capture under 3% loss): the out-of-order threshold is tshark's
+    ts_first_rtt, timed from the *latest* SYN; timed from the first SYN it was a second, and
+    every retransmission within that second after the handshake counted as out of order."""
+    path = tmp_path / "lost-synack.pcap"
+    samples.write_pcap(path, _lost_synack_frames())
+    [flow] = snapshot(path)["flows"]
+    out = subprocess.run(["tshark", "-n", "-r", str(path), "-T", "fields", "-e",
+                          "tcp.analysis.retransmission", "-e", "tcp.analysis.out_of_order",
+                          "-e", "tcp.analysis.initial_rtt"], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    rows = [line.split("\t") for line in out.splitlines()]
+    theirs = (sum(1 for r in rows if r[0]), sum(1 for r in rows if r[1]))
+    # the SYN and SYN-ACK sent again, and segment 1; segment 4
+    assert (flow["retransmissions"], flow["out_of_order"]) == theirs == (3, 1)
+    rtt = next(float(r[2]) for r in rows if r[2]) * 1000
+    assert flow["rtt_ms"] == pytest.approx(rtt, abs=0.0005) and rtt == pytest.approx(0.3)

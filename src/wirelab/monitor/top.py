@@ -8,12 +8,15 @@ protocols -- plus the flows themselves, where TCP shows two health signs:
 - the **initial RTT**: from the SYN to the ACK that completes the handshake (SYN -> SYN-ACK ->
   ACK), what tshark calls ``tcp.analysis.initial_rtt``.  Seen from the client it is one
   network round trip plus the server's answer time; from the server, the round trip to the
-  client; from a tap in between, both halves of the path.
+  client; from a tap in between, both halves of the path.  As tshark, it runs from the
+  *latest* SYN (``ts_mru_syn``): when a SYN or SYN-ACK is lost and the SYN goes again a
+  second later, the RTT is the last attempt's, not a second or more.
 - **retransmissions** and **out-of-order** segments, as tshark tells them apart
   (packet-tcp.c, tcp_analyze_sequence_number): a segment carrying data (or a SYN or FIN)
   that starts before the highest sequence number already seen that way, unless it is a
   keep-alive (one byte or none, one below it), is *out of order* when it comes less than the
-  initial RTT (3 ms before the handshake is seen) after the segment that last advanced that
+  initial RTT (tshark's ts_first_rtt: latest SYN to the first segment with ACK and without
+  SYN, either way; 3 ms until there is one) after the segment that last advanced that
   highest number and does not end exactly there, and a *retransmission* otherwise
   (``tcp.analysis.retransmission``, which includes tshark's fast retransmissions).  Sequence
   numbers are compared modulo 2**32 (RFC 9293 section 3.4).
@@ -88,9 +91,10 @@ class FlowState:
     last_ns: int = 0
     packets: int = 0
     bytes: int = 0
-    syn_ns: int | None = None
+    syn_ns: int | None = None  # the latest SYN (tshark's ts_mru_syn)
     synack_ns: int | None = None
-    rtt_ns: int | None = None
+    rtt_ns: int | None = None  # the handshake's, shown as rtt_ms
+    first_rtt_ns: int = 0  # tshark's ts_first_rtt: the out-of-order threshold
     fwd: _Dir | None = None
     rev: _Dir | None = None
 
@@ -376,15 +380,8 @@ def _endpoint(end: tuple[bytes, int], ports: bool) -> str:
 
 
 def _tcp(flow: FlowState, keys: Keys, data: bytes | memoryview, flags: int, ts_ns: int) -> None:
-    """Handshake timing and retransmissions of one TCP segment (see the module doc)."""
+    """Retransmissions and handshake timing of one TCP segment (see the module doc)."""
     forward = (keys.src, keys.sport) == flow.orig
-    if flags & _SYN and not flags & _ACK and flow.syn_ns is None:
-        flow.syn_ns = ts_ns
-    elif flags & _SYN and flags & _ACK and flow.synack_ns is None and flow.syn_ns is not None:
-        flow.synack_ns = ts_ns
-    elif flags & _ACK and not flags & _SYN and forward and flow.synack_ns is not None \
-            and flow.rtt_ns is None and flow.syn_ns is not None:
-        flow.rtt_ns = ts_ns - flow.syn_ns
     side = flow.fwd if forward else flow.rev
     if side is None:
         side = _Dir()
@@ -404,6 +401,23 @@ def _tcp(flow: FlowState, keys: Keys, data: bytes | memoryview, flags: int, ts_n
     _track_acks(side, seq, ack, length, flags, _WINDOW(data, keys.l4)[0], ts_ns)
     if side.next_seq is None or 0 < ((end - side.next_seq) & 0xFFFFFFFF) < 1 << 31:
         side.next_seq, side.next_ns = end, ts_ns
+    # The handshake's timing, after the segment is classified, as tshark's dissect_tcp does
+    # it after tcp_analyze_sequence_number.  Both times run from the *latest* SYN
+    # (ts_mru_syn): after a lost SYN or SYN-ACK the SYN goes again a second later, and the
+    # RTT is that last attempt's, not a second more.  tshark's ts_first_rtt, the
+    # out-of-order threshold, ends at the first segment with ACK and without SYN either way
+    # (a RST refusing the SYN too; a zero one is measured again); the RTT shown ends at the
+    # client's ACK after a SYN-ACK, so a refused connection has none.
+    if flags & (_SYN | _ACK) == _SYN:
+        flow.syn_ns = ts_ns
+    elif flow.syn_ns is not None:
+        if flags & (_SYN | _ACK) == _SYN | _ACK and flow.synack_ns is None:
+            flow.synack_ns = ts_ns
+        elif flags & (_SYN | _ACK) == _ACK:
+            if not flow.first_rtt_ns:
+                flow.first_rtt_ns = ts_ns - flow.syn_ns
+            if forward and flow.synack_ns is not None and flow.rtt_ns is None:
+                flow.rtt_ns = ts_ns - flow.syn_ns
 
 
 def _classify(flow: FlowState, side: _Dir, other: _Dir | None, seq: int, end: int,
@@ -416,7 +430,7 @@ def _classify(flow: FlowState, side: _Dir, other: _Dir | None, seq: int, end: in
             and ts_ns - other.last_ack_ns < FAST_RETRANSMISSION_NS:
         side.retransmissions += 1  # a fast retransmission, after duplicate ACKs
         return
-    threshold = flow.rtt_ns if flow.rtt_ns else OOO_NS
+    threshold = flow.first_rtt_ns or OOO_NS
     if ts_ns - side.next_ns < threshold and side.next_seq != end:
         side.out_of_order += 1
     else:
