@@ -24,16 +24,18 @@ VERDICTS = {b"rst": (PortState.CLOSED, Reason.RESET),
 
 class Target:
     """A simulated target: ``drop[port]`` probes are lost first; ``silent`` ports never
-    answer; with ``bucket``, ICMP answers come from a Linux-like token bucket (burst 6, one
-    token every ``refill`` seconds)."""
+    answer; with ``bucket``, ICMP answers come from a Linux-like token bucket (``burst``
+    tokens, one more every ``bucket`` seconds)."""
 
     def __init__(self, kind: bytes = b"rst", *, silent: frozenset[int] = frozenset(),
-                 drop: dict[int, int] | None = None, bucket: float | None = None) -> None:
+                 drop: dict[int, int] | None = None, bucket: float | None = None,
+                 burst: float = 6.0) -> None:
         self.rx, self._tx = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.rx.setblocking(False)
         self.kind, self.silent, self.drop = kind, silent, dict(drop or {})
         self.refill = bucket
-        self.tokens, self.stamp = 6.0, time.monotonic()
+        self.burst = burst
+        self.tokens, self.stamp = burst, time.monotonic()
         self.sent: list[tuple[int, int]] = []
 
     def send(self, dport: int, tryno: int) -> None:
@@ -45,7 +47,7 @@ class Target:
             return
         if self.refill is not None:
             now = time.monotonic()
-            self.tokens = min(6.0, self.tokens + (now - self.stamp) / self.refill)
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) / self.refill)
             self.stamp = now
             if self.tokens < 1:
                 return  # rate-limited: no ICMP error this time
@@ -150,6 +152,21 @@ def test_unlimited_icmp_then_silent_ports_not_paced(targets: list[Target]) -> No
     assert loop.paced_at is None and ratelimit.explain(loop, "x") == []
     assert all(loop.done[p].state == PortState.OPEN_FILTERED for p in range(200, 210))
     assert all(loop.done[p].state == PortState.CLOSED for p in range(100, 120))
+
+
+def test_shared_icmp_budget_throttled_and_explained(targets: list[Target]) -> None:
+    # the per-peer limit off, the budget shared by all peers left: a burst of 50, then one
+    # ICMP error a millisecond -- full speed loses most; retries answered prove the loss, and
+    # at one probe every 2 ms every closed port is found closed
+    target = Target(b"unreach", bucket=0.001, burst=50.0)
+    targets.append(target)
+    ports = list(range(100, 400))
+    loop = _run(target, ports, udp=True)
+    assert {loop.done[p].state for p in ports} == {PortState.CLOSED}
+    assert loop.throttled_at is not None and loop.paced_at is None
+    assert loop.delay == pytest.approx(0.002)
+    notes = ratelimit.explain(loop, "198.18.0.20")
+    assert len(notes) == 1 and "lost ICMP errors at full speed" in notes[0]
 
 
 def test_progress_reported(targets: list[Target]) -> None:

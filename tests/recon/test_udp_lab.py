@@ -97,3 +97,20 @@ def test_udp_rate_limit_explained(lab: Lab) -> None:
     assert isinstance(notes, list) and len(notes) == 1
     assert "rate-limits its ICMP errors" in notes[0]
     assert "net.ipv4.icmp_ratelimit" in notes[0]
+
+
+@pytest.mark.lab
+def test_udp_shared_icmp_budget_still_exact(lab: Lab) -> None:
+    """Only the per-peer limit lifted (icmp_ratelimit=0): Linux's budget shared by all peers
+    (1000 ICMP errors a second after a burst of 50) still drops most port unreachables of a
+    full-speed scan.  The retries that get answered prove it; the scan slows below that rate
+    and every closed port comes out closed -- and says why it slowed."""
+    server = lab.host("server")
+    server.sysctl({LIMIT: 0})
+    assert server.sysctl(keys=["net.ipv4.icmp_msgs_per_sec"])[
+        "net.ipv4.icmp_msgs_per_sec"] == "1000"  # the shared budget is still there
+    done = _run(lab.host("client"), [sys.executable, "-c", SCAN, SERVER, "2000-2599"])
+    ours = json.loads(done.stdout)
+    states = {int(p): v[0] for p, v in ours["ports"].items()}
+    assert states == {p: "closed" for p in range(2000, 2600)}
+    assert len(ours["notes"]) == 1 and "lost ICMP errors at full speed" in ours["notes"][0]

@@ -54,16 +54,23 @@ def from_icmp(verdict: Verdict) -> bool:
 
 def explain(loop: ProbeLoop, address: str) -> list[str]:
     """Sentences for ``ScanResult.notes`` about rate limiting seen during the scan."""
+    switch = ("in the lab, `wirelab lab icmp-ratelimit HOST off` lifts both limits on the "
+              "target to scan at full speed.")
+    if loop.paced_at is None and loop.throttled_at is not None:
+        return [f"{address} lost ICMP errors at full speed: {len(loop.rescued)} port(s) "
+                f"answered only a retry, so wirelab slowed to one probe every "
+                f"{loop.delay * 1000:g} ms and asked the silent ports again (Linux's budget "
+                f"shared by all peers, net.ipv4.icmp_msgs_per_sec 1000 after a burst of 50, "
+                f"applies even when the per-peer icmp_ratelimit is 0); {switch}"]
     if loop.paced_at is None:
         return []
     delay = loop.delay
     if loop.rescued:
         return [f"{address} rate-limits its ICMP errors: {len(loop.rescued)} port(s) stayed "
-                f"silent until wirelab slowed down, then answered with ICMP (Linux sends a "
-                f"burst of 6 destination unreachables, then 1 a second per peer: "
+                f"silent until wirelab slowed down, then answered with ICMP (Linux's default "
+                f"sends a burst of 6 destination unreachables, then 1 a second per peer: "
                 f"net.ipv4.icmp_ratelimit=1000 ms), so probes were paced at one every "
-                f"{delay:g} s, as nmap does; in the lab, lift the limit on the target "
-                f"(sysctl -w net.ipv4.icmp_ratelimit=0 inside it) to scan at full speed."]
+                f"{delay:g} s, as nmap does; {switch}"]
     return [f"Silence after ICMP answers from {address} looked like an ICMP rate limit, so "
             f"the silent ports were retried at one probe every {delay:g} s; none answered, "
             f"so they are open|filtered and the limit, if any, did not change the result."]

@@ -178,6 +178,9 @@ MAX_IN_FLIGHT = 8192  # dynamic parallelism: the cap on ports awaiting an answer
 PROGRESS_EVERY = 0.05  # seconds: progress() at most 20 times a second
 FRAME_SNAP = 256  # bytes read of a frame: up to the quoted transport header of an ICMP error
 PORTS = 65536  # per-port arrays are indexed by port number
+# Seconds between probes once ICMP errors are seen lost without the per-peer limit: 500/s,
+# half of Linux's budget shared by all peers (net.ipv4.icmp_msgs_per_sec, default 1000).
+SHARED_BUDGET_DELAY = 0.002
 
 
 class ProbeLoop:
@@ -228,6 +231,7 @@ class ProbeLoop:
         self.icmp_ranks: list[int] = []  # sorted ranks of first probes answered by ICMP
         self.free: dict[int, int] = {}  # tries that do not count (sent before pacing)
         self.paced_at: float | None = None  # when the loop slowed down for a rate limit
+        self.throttled_at: float | None = None  # ... for lost ICMP errors (a shared budget)
         self.rescued: list[int] = []  # ports whose ICMP answer came only once paced
 
     # -- the loop ---------------------------------------------------------------------------
@@ -379,7 +383,15 @@ class ProbeLoop:
         if self.icmp_limited is not None and self.icmp_limited(verdict):
             if tryno == 0:
                 bisect.insort(self.icmp_ranks, self.order[port])
-            elif self.paced_at is not None and self.free.get(port, 0) > 0:
+            elif self.paced_at is not None:
+                if self.free.get(port, 0) > 0:
+                    self.rescued.append(port)
+            else:
+                # A retry answered with ICMP: the error for an earlier try was lost.  With the
+                # per-peer limit off, what remains is the budget all peers share
+                # (icmp_msgs_per_sec, 1000/s after a burst of 50): slow below it.
+                if self.throttled_at is None:
+                    self._throttle(time.monotonic())
                 self.rescued.append(port)
 
     def _expire(self, now: float) -> None:
@@ -420,6 +432,15 @@ class ProbeLoop:
             return
         self.paced_at = now
         self.delay = max(self.delay, self.tpl.max_udp_delay)
+        for other in self.order:
+            if other not in self.done:
+                self.free[other] = self.tries[other]
+
+    def _throttle(self, now: float) -> None:
+        """ICMP errors lost at full speed: probe at :data:`SHARED_BUDGET_DELAY` from now on,
+        and the tries sent before do not count (each silent port is asked again)."""
+        self.throttled_at = now
+        self.delay = max(self.delay, SHARED_BUDGET_DELAY)
         for other in self.order:
             if other not in self.done:
                 self.free[other] = self.tries[other]
