@@ -8,7 +8,7 @@ is a **horizontal** scan (``Address_Scan``, 25 hosts in 5 minutes).
 A *probe* here is a flow that carried no payload either way and that the source opened:
 
 - TCP with the originator's SYN in its history and ``orig_bytes == resp_bytes == 0`` -- the
-  states a scan leaves (lesson 3): ``S0`` (filtered, no answer), ``REJ`` (closed: RST), a
+  states a scan leaves (lesson 3.1): ``S0`` (filtered, no answer), ``REJ`` (closed: RST), a
   SYN scan's open port ``RSTO`` (history ``ShR``: SYN, SYN-ACK, the scanner's RST),
   ``RSTOS0``, ``SH``, and a connect scan's open port closed at once (``ShAFf``...);
 - UDP to which the responder sent nothing (``S0``), payload or not (nmap -sU sends
