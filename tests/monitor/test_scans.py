@@ -119,3 +119,14 @@ def test_a_ping_sweep_is_horizontal(tmp_path: Path) -> None:
     [scan] = detect(tmp_path, timed(groups, 0.01))
     assert (scan["kind"], scan["target_port"], scan["distinct"]) == ("horizontal", "8/icmp", 26)
     assert scan["states"] == {"OTH": 26}
+
+
+def test_retries_after_the_last_new_port_are_counted() -> None:
+    # five ports, then two retries to ports already seen, all in one window: 5 distinct, 7
+    # probes (a retransmitted SYN to a dropped port is a probe too)
+    from wirelab.monitor.scans import Probe, _widest
+
+    seq = [Probe(float(i), "198.18.0.20", port, "tcp", "S0")
+           for i, port in enumerate([81, 82, 83, 84, 85, 81, 82])]
+    best = _widest(seq, 300.0, lambda p: p.port)
+    assert best is not None and best[0] == 5 and len(best[1]) == 7

@@ -125,8 +125,10 @@ def _widest(seq: list[Probe], window: float, key: object) -> tuple[int, list[Pro
             if not count[k]:
                 del count[k]
             left += 1
-        if len(count) > best[0]:
-            best = (len(count), left, right + 1)
+        distinct = len(count)
+        # the same window, longer: later probes to values already seen (retries) count too
+        if distinct > best[0] or (distinct == best[0] and left == best[1]):
+            best = (distinct, left, right + 1)
     if not best[0]:
         return None
     return best[0], seq[best[1]:best[2]]
