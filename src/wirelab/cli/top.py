@@ -84,6 +84,7 @@ def top(interface: str | None, capture: str | None, bpf: str | None, interval: f
         default_sort = sorts[(len(sorts) - 1) // 2]  # the middle window, iftop's 10 s
         view = _View(interface or str(capture), sorts, sort or default_sort, limit)
         if interactive:
+            view.keys = True
             _interactive(source, model, view, interval)
         else:
             for batch in source.batches(0.25):
@@ -184,6 +185,7 @@ class _View:
     def __init__(self, name: str, sorts: list[str], sort: str, limit: int) -> None:
         self.name, self.sorts, self.sort, self.limit = name, sorts, sort, limit
         self.paused = False
+        self.keys = False  # the key help is shown only where keys are read (a live view)
 
     def next_sort(self) -> None:
         self.sort = self.sorts[(self.sorts.index(self.sort) + 1) % len(self.sorts)]
@@ -198,7 +200,7 @@ class _View:
                     f"{snap['packets']} packets {size(snap['bytes'])}  rate "
                     + " ".join(f"{w}: {bits(snap['rate'][w])}" for w in windows)
                     + f"  sorted by {self.sort}" + ("  [PAUSED]" if self.paused else "")
-                    + "   keys: s sort  p pause  q quit", style="bold")
+                    + ("   keys: s sort  p pause  q quit" if self.keys else ""), style="bold")
 
         def table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
             t = Table(title=title, title_justify="left", expand=True, box=None,
