@@ -196,7 +196,8 @@ def test_keys_in_a_terminal() -> None:
 
 
 @pytest.mark.parametrize("command", [["top", "-i", "lo", "--once"],
-                                     ["flows", "-i", "lo", "-c", "1"]])
+                                     ["flows", "-i", "lo", "-c", "1"],
+                                     ["stats", "-i", "lo", "-c", "1", "phs"]])
 def test_live_without_net_raw_is_one_line_exit_4(command: list[str]) -> None:
     argv = [sys.executable, "-m", "wirelab", *command]
     if os.geteuid() == 0:
