@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import itertools
 import json
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
@@ -89,14 +90,11 @@ def stats(args: tuple[str, ...], interface: str | None, bpf: str | None, count: 
         click.echo(f"wirelab: {source.count} frames counted; the kernel dropped "
                    f"{source.kernel_drops}", err=True)
     if as_json:
-        click.echo(_json(header, result))
+        _write(_json(header, result))
     elif as_csv:
-        if statistic in ("conv", "endpoints"):
-            _csv([{"kind": kind, **row} for kind, rows in result.items() for row in rows])
-        else:
-            _csv(result[statistic])
+        _write(_csv(statistic, result))
     else:
-        click.echo(_render(statistic, interval, result))
+        _write(_render(statistic, interval, result))
 
 
 def _parse_args(args: tuple[str, ...], interface: str | None
@@ -120,10 +118,25 @@ def _parse_args(args: tuple[str, ...], interface: str | None
     return capture, statistic, tuple(rest)
 
 
+class Table(NamedTuple):
+    """A result table: its number of rows, and the rows, made as they are read (only once)."""
+
+    size: int
+    rows: Iterator[dict[str, object]]
+
+    @classmethod
+    def of(cls, rows: list[dict[str, object]]) -> Table:
+        return cls(len(rows), iter(rows))
+
+
 def _compute(source: Source, statistic: str, kinds: tuple[str, ...], interval: float,
              tee: Callable[[list[Packet]], None] | None
-             ) -> tuple[dict[str, object], dict[str, list[dict[str, object]]]]:
-    """Run ``source`` through the accumulators of ``statistic``; (header, result)."""
+             ) -> tuple[dict[str, object], dict[str, Table]]:
+    """Run ``source`` through the accumulators of ``statistic``; (header, tables by name).
+
+    A conversation or endpoint table's rows are made while they are written out, a chunk at
+    a time: the peak memory is the table's, not the table's plus its whole text.
+    """
     from wirelab.monitor import conv, endpoints
     from wirelab.monitor.io import IoStat
     from wirelab.monitor.phs import Hierarchy
@@ -134,61 +147,93 @@ def _compute(source: Source, statistic: str, kinds: tuple[str, ...], interval: f
     if statistic == "phs":
         hierarchy = Hierarchy()
         run_source(source, [], hierarchy, tee=tee)
-        return header, {"phs": hierarchy.rows()}
+        return header, {"phs": Table.of(hierarchy.rows())}
     if statistic == "io":
         stat = IoStat(interval)
         run_source(source, [], io=stat, tee=tee)
-        return {**header, "interval": interval}, {"io": stat.rows()}
-    tables: dict[str, conv.ConversationTable | endpoints.EndpointTable]
+        return {**header, "interval": interval}, {"io": Table.of(stat.rows())}
     if statistic == "conv":
-        tables = {k: conv.ConversationTable(k) for k in kinds}
-    else:
-        tables = {k: endpoints.EndpointTable(k) for k in kinds}
-    origin = run_source(source, list(tables.values()), tee=tee)
-    result: dict[str, list[dict[str, object]]] = {}
-    for kind, table in tables.items():
-        if isinstance(table, conv.ConversationTable):
-            result[kind] = table.rows(origin)
-        else:
-            result[kind] = table.rows()
-    return header, result
+        convs = {k: conv.ConversationTable(k) for k in kinds}
+        origin = run_source(source, list(convs.values()), tee=tee)
+        return header, {k: Table(len(t), t.rows(origin)) for k, t in convs.items()}
+    eps = {k: endpoints.EndpointTable(k) for k in kinds}
+    run_source(source, list(eps.values()), tee=tee)
+    return header, {k: Table(len(t), t.rows()) for k, t in eps.items()}
 
 
-def _render(statistic: str, interval: float,
-            result: dict[str, list[dict[str, object]]]) -> str:
+_CHUNK = 4096
+"""Rows formatted and written at a time."""
+
+
+def _chunks(rows: Iterator[dict[str, object]]) -> Iterator[list[dict[str, object]]]:
+    while chunk := list(itertools.islice(rows, _CHUNK)):
+        yield chunk
+
+
+def _write(pieces: Iterable[str]) -> None:
+    for piece in pieces:
+        click.echo(piece, nl=False)
+
+
+def _render(statistic: str, interval: float, result: dict[str, Table]) -> Iterator[str]:
     from wirelab.monitor import conv, endpoints, phs
     from wirelab.monitor import io as io_stat
 
     if statistic == "phs":
-        return phs.render(result["phs"])
+        yield phs.render(list(result["phs"].rows)) + "\n"
+        return
     if statistic == "io":
-        return io_stat.render(interval, result["io"])
-    render: Callable[[str, list[dict[str, object]]], str]
+        yield io_stat.render(interval, list(result["io"].rows)) + "\n"
+        return
     render = conv.render if statistic == "conv" else endpoints.render
-    return "\n\n".join(render(kind, rows) for kind, rows in result.items())
+    for n, (kind, table) in enumerate(result.items()):
+        lines = render(kind, table.size, table.rows)
+        if n:
+            yield "\n"
+        while chunk := list(itertools.islice(lines, _CHUNK)):
+            yield "".join(line + "\n" for line in chunk)
 
 
-def _json(header: dict[str, object], result: dict[str, list[dict[str, object]]]) -> str:
+def _json(header: dict[str, object], result: dict[str, Table]) -> Iterator[str]:
     """One JSON object: the header's keys, then each table as a list with one row a line.
 
     With the C encoder: ``json.dumps(indent=2)`` falls back to the pure-Python encoder,
     which took longer than the counting on a table of 250,000 conversations.
     """
-    parts = [json.dumps(header)[:-1]]
-    for name, rows in result.items():
-        # one dumps call for the table (values are numbers and addresses: no "}, {" inside)
-        body = "[\n" + json.dumps(rows)[1:-1].replace("}, {", "},\n{") + "\n]" if rows else "[]"
-        parts.append(f",\n{json.dumps(name)}: {body}")
-    return "".join(parts) + "\n}"
+    yield json.dumps(header)[:-1]
+    for name, table in result.items():
+        yield f",\n{json.dumps(name)}: "
+        if not table.size:
+            yield "[]"
+            continue
+        yield "[\n"
+        for n, chunk in enumerate(_chunks(table.rows)):
+            # one dumps call a chunk (values are numbers and addresses: no "}, {" inside)
+            yield ("" if n == 0 else ",\n") + json.dumps(chunk)[1:-1].replace("}, {", "},\n{")
+        yield "\n]"
+    yield "\n}\n"
 
 
-def _csv(rows: list[dict[str, object]]) -> None:
-    """Rows as CSV; the header is the union of the rows' keys, first-seen order."""
-    names: dict[str, None] = {}
-    for row in rows:
-        names.update(dict.fromkeys(row))
+def _csv(statistic: str, result: dict[str, Table]) -> Iterator[str]:
+    """Rows as CSV with a header row; conversations and endpoints get a ``kind`` column.
+
+    The header is the union of the rows' keys in first-seen order; every row of one table has
+    the same keys, so the first row of each table gives them.
+    """
+    tagged = statistic in ("conv", "endpoints")
+    firsts: dict[str, list[dict[str, object]]] = {}
+    names: dict[str, None] = dict.fromkeys(["kind"]) if tagged else {}
+    for kind, table in result.items():
+        firsts[kind] = list(itertools.islice(table.rows, 1))
+        for row in firsts[kind]:
+            names.update(dict.fromkeys(row))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(names), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
-    click.echo(out.getvalue(), nl=False)
+    for kind, table in result.items():
+        for chunk in _chunks(itertools.chain(firsts[kind], table.rows)):
+            writer.writerows([{"kind": kind, **row} for row in chunk] if tagged else chunk)
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()

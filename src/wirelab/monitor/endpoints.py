@@ -7,71 +7,81 @@ to itself counts on both sides, as in tshark.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from array import array
+from collections.abc import Iterable, Iterator
 
 from wirelab.monitor.conv import _PROTO, KINDS, Endpoint, endpoints_of, format_endpoint
 from wirelab.monitor.keys import Keys
 
 
-@dataclass
-class Counters:
-    tx_packets: int = 0
-    tx_bytes: int = 0
-    rx_packets: int = 0
-    rx_bytes: int = 0
-
-
 class EndpointTable:
-    """Accumulates the endpoints of one kind (``ip``, ``ipv6``, ``tcp`` or ``udp``)."""
+    """Accumulates the endpoints of one kind (``ip``, ``ipv6``, ``tcp`` or ``udp``).
+
+    Counters in typed arrays indexed by endpoint number, updated in place: memory stays flat
+    on a capture of any length once every endpoint is known (see
+    :class:`wirelab.monitor.conv.ConversationTable` for why not one object per endpoint).
+    """
 
     def __init__(self, kind: str) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown endpoint kind {kind!r}")
         self.kind = kind
-        self.family = 0
-        self.eps: dict[tuple[int, Endpoint], Counters] = {}
+        self._index: dict[tuple[int, Endpoint], int] = {}
+        self._endpoints: list[tuple[int, Endpoint]] = []  # (address family, endpoint)
+        self._tx_packets = array("q")
+        self._tx_bytes = array("q")
+        self._rx_packets = array("q")
+        self._rx_bytes = array("q")
+
+    def __len__(self) -> int:
+        return len(self._endpoints)
+
+    def _number(self, key: tuple[int, Endpoint]) -> int:
+        i = self._index.get(key)
+        if i is None:
+            i = self._index[key] = len(self._endpoints)
+            self._endpoints.append(key)
+            for counters in (self._tx_packets, self._tx_bytes, self._rx_packets,
+                             self._rx_bytes):
+                counters.append(0)
+        return i
 
     def add(self, keys: Keys, ts_ns: int, length: int) -> None:
         ends = endpoints_of(self.kind, keys)
         if ends is None:
             return
-        src, dst = ends
-        tx = self.eps.get((keys.family, src))
-        if tx is None:
-            tx = self.eps[(keys.family, src)] = Counters()
-        tx.tx_packets += 1
-        tx.tx_bytes += length
-        rx = self.eps.get((keys.family, dst))
-        if rx is None:
-            rx = self.eps[(keys.family, dst)] = Counters()
-        rx.rx_packets += 1
-        rx.rx_bytes += length
+        tx = self._number((keys.family, ends[0]))
+        self._tx_packets[tx] += 1
+        self._tx_bytes[tx] += length
+        rx = self._number((keys.family, ends[1]))
+        self._rx_packets[rx] += 1
+        self._rx_bytes[rx] += length
 
-    def rows(self) -> list[dict[str, object]]:
-        """One dict per endpoint, most packets first."""
+    def rows(self) -> Iterator[dict[str, object]]:
+        """One dict per endpoint, most packets first, made one at a time as they are read."""
         ports = self.kind in _PROTO
-        out: list[dict[str, object]] = []
-        for (family, ep), c in self.eps.items():
+        tx_packets, tx_bytes = self._tx_packets, self._tx_bytes
+        rx_packets, rx_bytes = self._rx_packets, self._rx_bytes
+        for i in sorted(range(len(self)), key=lambda i: -(tx_packets[i] + rx_packets[i])):
+            family, ep = self._endpoints[i]
             row: dict[str, object] = {"address": format_endpoint(family, ep, False)}
             if ports:
                 row["port"] = ep[1]
-            row.update(packets=c.tx_packets + c.rx_packets, bytes=c.tx_bytes + c.rx_bytes,
-                       tx_packets=c.tx_packets, tx_bytes=c.tx_bytes,
-                       rx_packets=c.rx_packets, rx_bytes=c.rx_bytes)
-            out.append(row)
-        out.sort(key=lambda r: -int(r["packets"]))  # type: ignore[call-overload]
-        return out
+            row.update(packets=tx_packets[i] + rx_packets[i], bytes=tx_bytes[i] + rx_bytes[i],
+                       tx_packets=tx_packets[i], tx_bytes=tx_bytes[i],
+                       rx_packets=rx_packets[i], rx_bytes=rx_bytes[i])
+            yield row
 
 
-def render(kind: str, rows: list[dict[str, object]]) -> str:
+def render(kind: str, count: int, rows: Iterable[dict[str, object]]) -> Iterator[str]:
+    """The lines of a fixed-width table, one per endpoint."""
     ports = kind in _PROTO
     head = (f"{'address':<40} " + (f"{'port':>6} " if ports else "")
             + f"{'packets':>8} {'bytes':>10} {'tx pkts':>8} {'tx bytes':>10} "
             f"{'rx pkts':>8} {'rx bytes':>10}")
-    lines = [f"{kind.upper()} endpoints: {len(rows)}", head, "-" * len(head)]
+    yield from (f"{kind.upper()} endpoints: {count}", head, "-" * len(head))
     for r in rows:
-        lines.append(
+        yield (
             f"{r['address']!s:<40} " + (f"{r['port']:>6} " if ports else "")
             + f"{r['packets']:>8} {r['bytes']:>10} {r['tx_packets']:>8} {r['tx_bytes']:>10} "
             f"{r['rx_packets']:>8} {r['rx_bytes']:>10}")
-    return "\n".join(lines)
