@@ -77,7 +77,9 @@ class ConversationTable:
         if kind not in KINDS:
             raise ValueError(f"unknown conversation kind {kind!r}")
         self.kind = kind
-        self._index: dict[tuple[bytes, int, bytes, int], int] = {}
+        self._ports = kind in _PROTO
+        self._want = _PROTO[kind] if self._ports else _FAMILY[kind]
+        self._index: dict[tuple[object, ...], int] = {}
         self._pairs: list[tuple[bytes, int, bytes, int]] = []  # lower endpoint first
         self._a_low = bytearray()  # 1: endpoint A (the first sender) is the pair's lower one
         self._family = bytearray()
@@ -95,32 +97,27 @@ class ConversationTable:
         """Count one frame whose headers gave ``keys``.
 
         The hot path of ``wirelab stats conv``: the test of :func:`endpoints_of` inlined,
-        the pair's counters updated in place.
+        one flat key per unordered pair (lower endpoint first), the counters updated in
+        place.  ``ip``/``ipv6`` tables key on the two addresses alone.
         """
-        if not keys.tapped:
+        family, src, dst, proto, sport, dport, _, tapped, _, _, _, _ = keys
+        if not tapped:
             return
-        kind = self.kind
-        if kind in _FAMILY:
-            if keys.family != _FAMILY[kind]:
+        if self._ports:
+            if proto != self._want:
                 return
-            src, sport, dst, dport = keys.src, 0, keys.dst, 0
+            low = src < dst or src == dst and sport <= dport
+            pair: tuple[bytes, ...] | tuple[bytes, int, bytes, int] = (
+                (src, sport, dst, dport) if low else (dst, dport, src, sport))
         else:
-            if keys.proto != _PROTO[kind]:
+            if family != self._want:
                 return
-            src, sport, dst, dport = keys.src, keys.sport, keys.dst, keys.dport
-        # one flat key per unordered pair: fewer tuples to build and hash than ((a, p), (b, q))
-        low = src < dst or src == dst and sport <= dport
-        pair = (src, sport, dst, dport) if low else (dst, dport, src, sport)
+            low = src <= dst
+            pair = (src, dst) if low else (dst, src)
         i = self._index.get(pair)
         if i is None:
-            i = self._index[pair] = len(self._pairs)
-            self._pairs.append(pair)
-            self._a_low.append(low)
-            self._family.append(keys.family)
-            self._first_ns.append(ts_ns)
-            for counters in (self._last_ns, self._frames_ab, self._bytes_ab,
-                             self._frames_ba, self._bytes_ba):
-                counters.append(0)
+            i = self._new(family, src, sport, dst, dport, low, ts_ns)
+            self._index[pair] = i
         self._last_ns[i] = ts_ns
         if low == self._a_low[i]:
             self._frames_ab[i] += 1
@@ -128,6 +125,18 @@ class ConversationTable:
         else:
             self._frames_ba[i] += 1
             self._bytes_ba[i] += length
+
+    def _new(self, family: int, src: bytes, sport: int, dst: bytes, dport: int, low: bool,
+             ts_ns: int) -> int:
+        """Number a new conversation whose first frame went from src to dst."""
+        self._pairs.append((src, sport, dst, dport) if low else (dst, dport, src, sport))
+        self._a_low.append(low)
+        self._family.append(family)
+        self._first_ns.append(ts_ns)
+        for counters in (self._last_ns, self._frames_ab, self._bytes_ab, self._frames_ba,
+                         self._bytes_ba):
+            counters.append(0)
+        return len(self._pairs) - 1
 
     def conversations(self) -> Iterator[tuple[int, Conversation]]:
         """(address family, counters) of each conversation, in the order first seen."""
@@ -159,18 +168,21 @@ class ConversationTable:
                 addr = names[ep[0]] = socket.inet_ntop(af, ep[0])
             return f"{addr}:{ep[1]}" if ports else addr
 
-        frames_ab, frames_ba = self._frames_ab, self._frames_ba
-        order = sorted(range(len(self)), key=lambda i: -(frames_ab[i] + frames_ba[i]))
-        for i in order:
-            family, conv = self._conversation(i)
+        pairs, a_low, families = self._pairs, self._a_low, self._family
+        first_ns, last_ns = self._first_ns, self._last_ns
+        frames_ab, bytes_ab = self._frames_ab, self._bytes_ab
+        frames_ba, bytes_ba = self._frames_ba, self._bytes_ba
+        for i in sorted(range(len(self)), key=lambda i: -(frames_ab[i] + frames_ba[i])):
+            lo, lo_port, hi, hi_port = pairs[i]
+            a, b = ((lo, lo_port), (hi, hi_port)) if a_low[i] else ((hi, hi_port), (lo, lo_port))
+            family = families[i]
             yield {
-                "a": name(conv.a, family), "b": name(conv.b, family),
-                "frames_ab": conv.frames_ab, "bytes_ab": conv.bytes_ab,
-                "frames_ba": conv.frames_ba, "bytes_ba": conv.bytes_ba,
-                "frames": conv.frames_ab + conv.frames_ba,
-                "bytes": conv.bytes_ab + conv.bytes_ba,
-                "rel_start": (conv.first_ns - origin_ns) / 1e9,
-                "duration": (conv.last_ns - conv.first_ns) / 1e9,
+                "a": name(a, family), "b": name(b, family),
+                "frames_ab": frames_ab[i], "bytes_ab": bytes_ab[i],
+                "frames_ba": frames_ba[i], "bytes_ba": bytes_ba[i],
+                "frames": frames_ab[i] + frames_ba[i], "bytes": bytes_ab[i] + bytes_ba[i],
+                "rel_start": (first_ns[i] - origin_ns) / 1e9,
+                "duration": (last_ns[i] - first_ns[i]) / 1e9,
             }
 
 

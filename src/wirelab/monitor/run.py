@@ -43,6 +43,8 @@ def run_source(source: Source, tables: Sequence[Accumulator],
     add_frame = hierarchy.add_frame if hierarchy is not None else None
     io_add = io.add_frame if io is not None else None
     origin: int | None = None
+    only = adds[0] if len(adds) == 1 and not framed and add_frame is None and io_add is None \
+        else None  # one table, nothing else: the loop below without its tests
     for batch in source.batches(0.25):
         if not batch:
             continue
@@ -50,6 +52,12 @@ def run_source(source: Source, tables: Sequence[Accumulator],
             origin = batch[0][0]
         if tee is not None:
             tee(batch)
+        if only is not None:
+            for ts, linktype, data, length in batch:
+                keys = read_frame(data, linktype)[1]
+                if keys is not None:
+                    only(keys, ts, length)
+            continue
         for ts, linktype, data, length in batch:
             if io_add is not None:
                 io_add(ts, length)
