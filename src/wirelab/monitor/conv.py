@@ -4,8 +4,8 @@ A conversation is an unordered pair of endpoints (addresses, plus ports for TCP 
 As in tshark, endpoint A is the source of its first packet; "A->B" counts the frames and frame
 bytes (the length on the wire, ``frame.len``) A sent; the start is relative to the capture's
 first frame.  :mod:`wirelab.observe.conversations` lists the same TCP/UDP pairs with stream
-numbers and handshake details, from decoded packets held in memory; this one keeps one small
-record per pair and reads headers on the fast path, so it runs on captures of any length.
+numbers and handshake details, from decoded packets held in memory; this one keeps a few
+counters per pair and reads headers on the fast path, so it runs on captures of any length.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import socket
 from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from wirelab.monitor.keys import IPV4, IPV6, TCP, UDP, Keys
 
@@ -39,20 +38,6 @@ def endpoints_of(kind: str, keys: Keys) -> tuple[Endpoint, Endpoint] | None:
     if keys.proto != _PROTO[kind]:
         return None
     return (keys.src, keys.sport), (keys.dst, keys.dport)
-
-
-@dataclass(slots=True)
-class Conversation:
-    """One pair's counters; times in integer nanoseconds since the epoch."""
-
-    a: Endpoint
-    b: Endpoint
-    first_ns: int
-    last_ns: int = 0
-    frames_ab: int = 0
-    bytes_ab: int = 0
-    frames_ba: int = 0
-    bytes_ba: int = 0
 
 
 def format_endpoint(family: int, ep: Endpoint, with_port: bool) -> str:
@@ -137,20 +122,6 @@ class ConversationTable:
                          self._bytes_ba):
             counters.append(0)
         return len(self._pairs) - 1
-
-    def conversations(self) -> Iterator[tuple[int, Conversation]]:
-        """(address family, counters) of each conversation, in the order first seen."""
-        for i in range(len(self)):
-            yield self._conversation(i)
-
-    def _conversation(self, i: int) -> tuple[int, Conversation]:
-        lo, lo_port, hi, hi_port = self._pairs[i]
-        a, b = (lo, lo_port), (hi, hi_port)
-        if not self._a_low[i]:
-            a, b = b, a
-        return self._family[i], Conversation(
-            a, b, self._first_ns[i], self._last_ns[i], self._frames_ab[i], self._bytes_ab[i],
-            self._frames_ba[i], self._bytes_ba[i])
 
     def rows(self, origin_ns: int) -> Iterator[dict[str, object]]:
         """One dict per conversation, most frames first (tshark's order for ties aside).
