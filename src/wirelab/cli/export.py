@@ -40,10 +40,17 @@ import click
               "started (Cisco's NetFlow default is 30 minutes).")
 @click.option("--pps", type=click.FloatRange(min=0), default=2000.0, show_default=True,
               help="Datagrams per second at most (0: no pacing).")
+@click.option("--template-refresh", metavar="SECONDS", type=click.IntRange(min=1),
+              default=600, show_default=True,
+              help="IPFIX: send the templates again once this many seconds of export time "
+              "have passed since they last went out, besides every 20 messages, so a "
+              "collector that starts late or restarts can decode the records (RFC 7011 "
+              "section 10.3.6; 600 is RFC 6728's default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def export(capture: str | None, interface: str | None, bpf: str | None, count: int | None,
            duration: float | None, netflow: str | None, ipfix: str | None,
-           parquet: str | None, active_timeout: float, pps: float, as_json: bool) -> None:
+           parquet: str | None, active_timeout: float, pps: float, template_refresh: int,
+           as_json: bool) -> None:
     """Export the flows of CAPTURE (or of -i IFACE, live) to a collector or Parquet files."""
     from wirelab.monitor.export.sender import Sender, parse_collector
     from wirelab.monitor.flows import FlowTable
@@ -54,7 +61,7 @@ def export(capture: str | None, interface: str | None, bpf: str | None, count: i
     if (capture is None) == (interface is None):
         raise click.UsageError("give a CAPTURE file or -i IFACE (one of them)")
     # Check every destination before any packet is read.
-    senders = [Sender(fmt, parse_collector(addr), pps)
+    senders = [Sender(fmt, parse_collector(addr), pps, template_seconds=template_refresh)
                for fmt, addr in (("netflow", netflow), ("ipfix", ipfix)) if addr]
     writer = None
     if parquet:

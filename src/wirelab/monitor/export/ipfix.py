@@ -16,11 +16,29 @@ packetDeltaCount 2 (64 bits each), flowStartMilliseconds 152 and flowEndMillisec
 (absolute epoch milliseconds, unlike NetFlow v5's uptimes).  ICMP flows carry type * 256 +
 code in destinationTransportPort, as NetFlow does, which nfdump decodes as ICMP.
 
-Over UDP a collector may start listening at any time and templates may be lost, so the
-exporter sends them again periodically (RFC 7011 section 8.4 and 10.3.6): here with the
-first message and then every ``template_every`` messages.  The sequence number is the count
-of *data records* sent before this message in this observation domain (section 3.1), not a
-message counter, so the collector can count lost records.
+A data record is only bytes until the collector knows its template, and a collector that
+has none must drop it (section 8).  Over SCTP or TCP a template is sent once, reliably, on a
+session the collector sees open.  Over UDP nothing tells the exporter that a datagram
+carrying the templates was lost, or that the collector restarted (a reboot, a new nfcapd)
+and forgot them; so the exporter must send them again *periodically* (sections 8.4 and
+10.3.6), at an interval of time, the template refresh timeout (``templateRefreshTimeout``
+in RFC 6728's configuration model, 600 seconds by default), and may also send them every
+so many messages (``templateRefreshPacket``), as softflowd and nprobe do.  A count alone is
+not enough: on a quiet link twenty messages may take hours, and a collector restarted in
+between drops every record until they have gone by.
+
+Here a message carries the template set when either rule is due: it is the first message,
+``template_every`` messages have gone since the last one that carried it, or at least
+``template_seconds`` have passed since then.  The clock is the export time, not the
+machine's: a replayed capture then refreshes its templates at the same points as the live
+export it records.  The choice is made once, when a message is started, from the end of its
+first record, because the size of the message (at most :data:`MAX_MESSAGE` bytes) depends
+on it.  The collector keeps templates for about three refresh timeouts
+(``templateLifeTime``, RFC 6728) and replaces one it sees again.
+
+The sequence number is the count of *data records* sent before this message in this
+observation domain (section 3.1), not a message counter, so the collector can count lost
+records.
 """
 
 from __future__ import annotations
@@ -68,14 +86,21 @@ class Exporter:
 
     Records are grouped in one data set per template and message, as many as fit in
     :data:`MAX_MESSAGE` bytes.  The export time of a message is the latest end among its
-    records, so a replayed capture looks as if exported when its flows ended.
+    records, so a replayed capture looks as if exported when its flows ended.  The template
+    set goes with the first message, then whenever ``template_every`` messages or
+    ``template_seconds`` of export time have passed since the last message that carried it.
     """
 
-    def __init__(self, domain: int = 0, template_every: int = 20) -> None:
+    def __init__(self, domain: int = 0, template_every: int = 20,
+                 template_seconds: float = 600.0) -> None:
         self.domain = domain
         self.template_every = template_every
+        self.template_seconds = template_seconds
         self.sequence = 0
         self.messages = 0
+        self.clock = 0
+        """The latest export time (epoch seconds) this exporter has reached; never goes back."""
+        self._templates_at: tuple[int, int] | None = None  # (message number, clock) last sent
 
     def messages_for(self, flows: Iterable[UniFlow]) -> Iterator[bytes]:
         """Messages carrying ``flows``, in order, with templates where due."""
@@ -86,36 +111,51 @@ class Exporter:
 
         A message is closed when the next record would not fit in :data:`MAX_MESSAGE`; with
         ``final`` the last, partly filled message is made too and nothing is left over.
+        Whether a message carries the templates is decided at its first record and that
+        decision both sizes and builds it, so the size counted here is the size sent.
         """
         out: list[bytes] = []
         start = 0
         used: set[int] = set()
-        size = self._empty_size()
+        templates = self.templates_due(flows[0]) if flows else False
+        size = _empty_size(templates)
         for i, flow in enumerate(flows):
-            tid = TEMPLATE_V6 if ":" in flow.src else TEMPLATE_V4
+            tid = _tid(flow)
             grow = _DATA[tid].size + (0 if tid in used else SET_HEADER.size)
             if i > start and size + grow > MAX_MESSAGE:
-                out.append(self.message(flows[start:i]))
+                out.append(self.message(flows[start:i], templates))
                 start = i
-                size, used = self._empty_size(), set()
+                templates = self.templates_due(flow)
+                size, used = _empty_size(templates), set()
                 grow = _DATA[tid].size + SET_HEADER.size
             size += grow
             used.add(tid)
         if final and start < len(flows):
-            out.append(self.message(flows[start:]))
+            out.append(self.message(flows[start:], templates))
             start = len(flows)
         return out, flows[start:]
 
-    def _empty_size(self) -> int:
-        """Bytes of the next message before any data set: header, templates if due."""
-        return HEADER.size + (len(_TEMPLATE_SET) if self._template_due() else 0)
+    def templates_due(self, first: UniFlow | None = None) -> bool:
+        """Whether the next message, starting with record ``first``, carries the templates.
 
-    def _template_due(self) -> bool:
-        return self.messages % self.template_every == 0
+        Due for the first message, after ``template_every`` messages without them, or once
+        the clock -- the end of ``first`` if later than any export time so far -- is
+        ``template_seconds`` past the clock of the last message that carried them (its export
+        time, unless it held only records older than an earlier message's).
+        """
+        if self._templates_at is None:
+            return True
+        number, at = self._templates_at
+        now = max(self.clock, first.last_ms // 1000) if first is not None else self.clock
+        return (self.messages - number >= self.template_every
+                or now - at >= self.template_seconds)
 
-    def message(self, flows: list[UniFlow]) -> bytes:
-        """One message: templates if due, then a data set per template used."""
-        sets = [_TEMPLATE_SET] if self._template_due() else []
+    def message(self, flows: list[UniFlow], templates: bool | None = None) -> bytes:
+        """One message: the template set if ``templates`` (by default: if due), then a data
+        set per template used."""
+        if templates is None:
+            templates = self.templates_due(flows[0] if flows else None)
+        sets = [_TEMPLATE_SET] if templates else []
         for tid in (TEMPLATE_V4, TEMPLATE_V6):
             records = [_pack(tid, f) for f in flows if _tid(f) == tid]
             if records:
@@ -126,8 +166,16 @@ class Exporter:
         msg = HEADER.pack(VERSION, HEADER.size + len(body), export_time,
                           self.sequence & 0xFFFFFFFF, self.domain) + body
         self.sequence += len(flows)
+        self.clock = max(self.clock, export_time)
+        if templates:
+            self._templates_at = (self.messages, self.clock)
         self.messages += 1
         return msg
+
+
+def _empty_size(templates: bool) -> int:
+    """Bytes of a message before any data set: the header, and the templates if it has them."""
+    return HEADER.size + (len(_TEMPLATE_SET) if templates else 0)
 
 
 def _tid(flow: UniFlow) -> int:

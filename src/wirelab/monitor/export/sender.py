@@ -56,17 +56,20 @@ class Sender:
     """Encodes records in one format and sends them to a checked collector address.
 
     Records wait until a datagram is full, or at most ``max_delay`` seconds (checked by
-    :meth:`tick`, which the export loop calls as packets arrive), then go out.
+    :meth:`tick`, which the export loop calls as packets arrive), then go out.  IPFIX resends
+    its templates every 20 messages and every ``template_seconds`` of export time
+    (:mod:`wirelab.monitor.export.ipfix`).
     """
 
     def __init__(self, fmt: str, collector: tuple[str, int], pps: float = 2000.0,
-                 max_delay: float = 1.0) -> None:
+                 max_delay: float = 1.0, template_seconds: float = 600.0) -> None:
         self.fmt = fmt
         self.collector = collector
         self.interval = 1.0 / pps if pps > 0 else 0.0
         self.max_delay = max_delay
         self.v5 = netflow5.Exporter() if fmt == "netflow" else None
-        self.ipfix = ipfix.Exporter() if fmt == "ipfix" else None
+        self.ipfix = (ipfix.Exporter(template_seconds=template_seconds) if fmt == "ipfix"
+                      else None)
         family = socket.AF_INET6 if ":" in collector[0] else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.pending: list[UniFlow] = []
