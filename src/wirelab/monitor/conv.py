@@ -40,6 +40,20 @@ def endpoints_of(kind: str, keys: Keys) -> tuple[Endpoint, Endpoint] | None:
     return (keys.src, keys.sport), (keys.dst, keys.dport)
 
 
+def seconds(ns: int) -> float:
+    """A time in nanoseconds as the double tshark makes of it: seconds + nanoseconds / 1e9.
+
+    tshark's conversation table prints the duration as one such relative time (the last
+    frame's) minus another (the first's), not as the exact difference: 7.467028 - 7.465578
+    is 0.0014500000000001734 that way, printed 0.0015, while 1,450,000 ns / 1e9 is the
+    double nearest 0.00145, a hair below it, printed 0.0014.  Same arithmetic, same figures.
+    """
+    if ns < 0:
+        return -seconds(-ns)
+    whole, frac = divmod(ns, 1_000_000_000)
+    return whole + frac / 1e9
+
+
 def format_endpoint(family: int, ep: Endpoint, with_port: bool) -> str:
     """``198.18.0.1:53`` / ``2001:db8::1:53`` (tshark's spelling), or the bare address."""
     addr = socket.inet_ntop(socket.AF_INET if family == IPV4 else socket.AF_INET6, ep[0])
@@ -152,8 +166,8 @@ class ConversationTable:
                 "frames_ab": frames_ab[i], "bytes_ab": bytes_ab[i],
                 "frames_ba": frames_ba[i], "bytes_ba": bytes_ba[i],
                 "frames": frames_ab[i] + frames_ba[i], "bytes": bytes_ab[i] + bytes_ba[i],
-                "rel_start": (first_ns[i] - origin_ns) / 1e9,
-                "duration": (last_ns[i] - first_ns[i]) / 1e9,
+                "rel_start": (start := seconds(first_ns[i] - origin_ns)),
+                "duration": seconds(last_ns[i] - origin_ns) - start,
             }
 
 
