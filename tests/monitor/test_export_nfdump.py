@@ -125,7 +125,9 @@ def _nfdump_records(files: list[Path]) -> list[tuple[object, ...]]:
     for f in files:
         proc = subprocess.run(["nfdump", "-r", str(f), "-o", "json"], capture_output=True,
                               text=True, env=ENV, check=True, timeout=60)
-        for r in json.loads(proc.stdout or "[]"):
+        # a file without records: nfdump prints "[", "No matching flows", "]"
+        listing = proc.stdout.replace("No matching flows", "")
+        for r in json.loads(listing.strip() or "[]"):
             # nfdump prints no flags for ICMP (it shows type and code instead of ports)
             text = r.get("tcp_flags", "........")
             flags = sum(1 << (7 - i) for i, c in enumerate(text) if c != ".")
