@@ -14,14 +14,14 @@ Run: ``.venv/bin/python -m bench http``.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.sockets.helpers import Nginx
 
 from bench.report import ratio_line
 
@@ -31,30 +31,6 @@ SMALL = 32 * MiB
 RUNS = 7
 WIRELAB = str(Path(sys.executable).with_name("wirelab"))
 
-CONF = """\
-{user}
-worker_processes 1;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    sendfile on;
-    client_body_temp_path {d}/tmp_body;
-    proxy_temp_path {d}/tmp_proxy;
-    fastcgi_temp_path {d}/tmp_fcgi;
-    uwsgi_temp_path {d}/tmp_uwsgi;
-    scgi_temp_path {d}/tmp_scgi;
-    server {{ listen 127.0.0.1:{port}; root {d}/root; }}
-}}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _write_body(path: Path, size: int) -> None:
     block = os.urandom(MiB)
     with open(path, "wb") as fh:
@@ -62,40 +38,13 @@ def _write_body(path: Path, size: int) -> None:
             fh.write(block)
 
 
-class Nginx:
-    def __init__(self, workdir: Path) -> None:
-        self.dir = workdir
-        (workdir / "root").mkdir()
-        _write_body(workdir / "root" / "big.bin", BIG)
-        _write_body(workdir / "root" / "small.bin", SMALL)
-        (workdir / "root" / "empty.bin").write_bytes(b"")
-        self.port = _free_port()
-        user = "user root root;" if os.geteuid() == 0 else ""
-        (workdir / "nginx.conf").write_text(CONF.format(d=workdir, port=self.port, user=user))
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        self.proc = subprocess.Popen(
-            [nginx, "-c", str(workdir / "nginx.conf"), "-p", str(workdir),
-             "-e", str(workdir / "error.log"),
-             "-g", f"daemon off; pid {workdir / 'nginx.pid'};"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise
-                time.sleep(0.02)
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # by PID: the master ends its worker
-            self.proc.wait(timeout=10)
+def start_nginx(workdir: Path) -> Nginx:
+    """The tests' nginx (``tests/sockets/helpers.py``) serving the three bodies."""
+    server = Nginx(workdir)
+    _write_body(server.root / "big.bin", BIG)
+    _write_body(server.root / "small.bin", SMALL)
+    (server.root / "empty.bin").write_bytes(b"")
+    return server.start()
 
 
 def run(argv: list[str]) -> tuple[float, int]:
@@ -122,7 +71,7 @@ def curl(url: str) -> list[str]:
 def main() -> None:
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None  # bodies in RAM, not on disk
     with tempfile.TemporaryDirectory(prefix="wirelab-bench-http-", dir=base) as tmp:
-        server = Nginx(Path(tmp))
+        server = start_nginx(Path(tmp))
         try:
             measure(server)
         finally:
@@ -133,14 +82,14 @@ def measure(server: Nginx) -> None:
     times: dict[tuple[str, str], list[float]] = {}
     rss: dict[str, list[int]] = {"small.bin": [], "big.bin": []}
     for tool in (ours, curl):  # warm the page cache and both programs
-        run(tool(server.url("big.bin")))
+        run(tool(server.url("/big.bin")))
     for _ in range(RUNS):
         for name in ("empty.bin", "big.bin"):
             for label, tool in (("wirelab", ours), ("curl", curl)):
-                seconds, _ = run(tool(server.url(name)))
+                seconds, _ = run(tool(server.url("/" + name)))
                 times.setdefault((label, name), []).append(seconds)
         for name in rss:
-            rss[name].append(run(ours(server.url(name)))[1])
+            rss[name].append(run(ours(server.url("/" + name)))[1])
     med = {key: statistics.median(values) for key, values in times.items()}
     for label in ("wirelab", "curl"):
         print(f"  {label}: 256 MiB in {med[(label, 'big.bin')]:.3f} s, empty body in "

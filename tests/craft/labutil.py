@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import select
 import subprocess
 import sys
 import time
@@ -14,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from wirelab.lab.lab import Host
+
+from ..helpers import read_until
 
 
 def wirelab(*args: str) -> list[str]:
@@ -28,18 +28,7 @@ def start_wirelab(host: Host, *args: str) -> subprocess.Popen[str]:
     """Start a wirelab command that says "listening on" on stderr when ready; wait for it."""
     proc = host.popen(wirelab(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                       stdin=subprocess.DEVNULL, text=True)
-    assert proc.stderr is not None
-    seen = ""
-    deadline = time.monotonic() + 30
-    while "listening on" not in seen:
-        ready, _, _ = select.select([proc.stderr.fileno()], [], [],
-                                    max(0.0, deadline - time.monotonic()))
-        chunk = os.read(proc.stderr.fileno(), 4096).decode() if ready else ""
-        if not chunk:
-            proc.kill()
-            proc.communicate()
-            raise AssertionError(f"{args[0]} did not start: {seen}")
-        seen += chunk
+    read_until(proc, b"listening on", timeout=30)
     return proc
 
 

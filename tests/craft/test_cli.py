@@ -12,6 +12,8 @@ from click.testing import CliRunner
 
 from wirelab.cli.main import cli
 
+from ..helpers import without_caps
+
 COMMANDS = [["ping"], ["handshake"], ["sniff"], ["proto"], ["proto", "send"],
             ["proto", "recv"], ["proto", "demo"]]
 
@@ -25,13 +27,7 @@ def test_help_has_an_example(args: list[str]) -> None:
 
 def _without_net_raw(argv: list[str]) -> subprocess.CompletedProcess[str]:
     """Run wirelab with CAP_NET_RAW out of reach (dropped from the bounding set as root)."""
-    wirelab = [sys.executable, "-m", "wirelab"]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("setpriv (util-linux) is needed to drop CAP_NET_RAW as root")
-        wirelab = [setpriv, "--bounding-set=-net_raw,-net_admin", "--inh-caps=-net_raw",
-                   *wirelab]
+    wirelab = without_caps([sys.executable, "-m", "wirelab"], "net_raw", "net_admin")
     return subprocess.run([*wirelab, *argv], capture_output=True, text=True, timeout=60)
 
 

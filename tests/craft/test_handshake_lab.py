@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ..helpers import reaped
 from .labutil import capture, firewall_rule, iptables, run_wirelab, tshark_fields, wirelab
 
 pytestmark = pytest.mark.lab
@@ -102,16 +103,12 @@ def test_sigterm_removes_the_guard(shared_lab) -> None:
     with firewall_rule(server, "INPUT", "-p", "tcp", "--dport", "443", "-j", "DROP"):
         proc = client.popen(wirelab("handshake", "server", "443", "--timeout", "20"),
                             stdout=-1, stderr=-1, text=True)
-        try:
+        with reaped(proc):
             deadline = time.monotonic() + 20
             while not guard_rules(client) and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert len(guard_rules(client)) == 1
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
     assert proc.returncode == 130, err
     assert guard_rules(client) == []

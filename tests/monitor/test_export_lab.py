@@ -10,8 +10,6 @@ equal (times aside) the flows wirelab computes from a tcpdump capture of the sam
 from __future__ import annotations
 
 import json
-import os
-import select
 import shutil
 import signal
 import socket
@@ -28,6 +26,7 @@ from wirelab.monitor.export.records import UniFlow, split
 from wirelab.monitor.flows import FlowTable
 from wirelab.monitor.run import run
 
+from ..helpers import read_until
 from .test_export_nfdump import ENV, _nfdump_records
 
 pytestmark = [pytest.mark.lab,
@@ -36,21 +35,6 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 PORT = 2055
 BPF = "ip and (tcp port 80 or icmp)"  # the test's own traffic only
-
-
-def _wait_stderr(proc: subprocess.Popen[str], text: str, timeout: float = 30) -> None:
-    assert proc.stderr is not None
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while text not in seen:
-        ready, _, _ = select.select([proc.stderr.fileno()], [], [],
-                                    max(0.0, deadline - time.monotonic()))
-        chunk = os.read(proc.stderr.fileno(), 4096).decode() if ready else ""
-        if not chunk:
-            proc.kill()
-            proc.communicate()
-            raise AssertionError(f"no {text!r} from the exporter: {seen}")
-        seen += chunk
 
 
 def _bound(host: Host, ip: str, port: int) -> bool:
@@ -102,7 +86,7 @@ def test_live_export_to_nfcapd_in_the_lab(lab: Lab, tmp_path: Path) -> None:
                  "--parquet", str(hist), "--json"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                 text=True)
-            _wait_stderr(exporter, "exporting the flows of")
+            read_until(exporter, b"exporting the flows of", timeout=30)
             for size in (1000, 20000, 300000):
                 done = client.run(["curl", "-sS", "-o", "/dev/null",
                                    f"http://{server.ip}/bytes/{size}"], timeout=30)

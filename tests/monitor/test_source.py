@@ -22,6 +22,8 @@ from wirelab import samples
 from wirelab.monitor.source import Packet, SourceError, open_source
 from wirelab.wire.capture import open_capture
 
+from ..helpers import reaped, without_caps
+
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("tcpdump") is None,
     reason="a live capture needs CAP_NET_RAW (root) and tcpdump to compile its filter")
@@ -141,17 +143,13 @@ def test_ctrl_c_ends_a_live_capture_cleanly() -> None:
     port = _free_udp_port()
     proc = subprocess.Popen([sys.executable, "-c", _CTRL_C % port], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(proc):
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "armed"
         _send_udp(port, 7)
         time.sleep(0.3)  # the ring retires a block within 50 ms
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, err
     assert out.strip() == "count 7 interrupted True"
 
@@ -168,12 +166,7 @@ except PrivilegeError as exc:
 
 
 def test_live_source_without_net_raw_is_a_privilege_error() -> None:
-    argv = [sys.executable, "-c", _REFUSED]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("setpriv (util-linux) is needed to drop CAP_NET_RAW as root")
-        argv = [setpriv, "--bounding-set=-net_raw", "--inh-caps=-net_raw", *argv]
+    argv = without_caps([sys.executable, "-c", _REFUSED], "net_raw")
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "needs CAP_NET_RAW" in done.stdout and "lab" in done.stdout

@@ -29,6 +29,7 @@ import pytest
 from wirelab.lab.lab import Host, Lab
 from wirelab.wire.capture import open_capture
 
+from ..helpers import reaped
 from .test_stats_tshark import (
     assert_conv_equal,
     assert_endpoints_equal,
@@ -148,7 +149,7 @@ def test_ctrl_c_prints_what_was_counted() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "wirelab", "stats", "-i", "lo", "-f",
                              f"udp dst port {port}", "conv", "udp", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(proc):
         _wait_armed(proc)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for _ in range(6):
@@ -156,10 +157,6 @@ def test_ctrl_c_prints_what_was_counted() -> None:
         time.sleep(0.3)  # a ring block is handed over within 50 ms
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert "6 frames counted" in err
     (conv,) = json.loads(out)["udp"]

@@ -19,6 +19,8 @@ from wirelab import samples
 from wirelab.cli.top import bits, top
 from wirelab.wire.tcp import TCPFlags
 
+from ..helpers import without_caps
+
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None,
                                   reason="tshark is not installed")
 
@@ -199,12 +201,7 @@ def test_keys_in_a_terminal() -> None:
                                      ["flows", "-i", "lo", "-c", "1"],
                                      ["stats", "-i", "lo", "-c", "1", "phs"]])
 def test_live_without_net_raw_is_one_line_exit_4(command: list[str]) -> None:
-    argv = [sys.executable, "-m", "wirelab", *command]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("setpriv (util-linux) is needed to drop CAP_NET_RAW as root")
-        argv = [setpriv, "--bounding-set=-net_raw", "--inh-caps=-net_raw", *argv]
+    argv = without_caps([sys.executable, "-m", "wirelab", *command], "net_raw")
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 4, done.stderr
     lines = done.stderr.strip().splitlines()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-import select
 import shutil
 import signal
 import socket
@@ -24,6 +23,8 @@ from wirelab.wire.ipv4 import IPProto, IPv4
 from wirelab.wire.pcap import PcapWriter
 from wirelab.wire.tcp import TCP, TCPFlags, TCPOption
 from wirelab.wire.udp import UDP
+
+from ..helpers import read_until
 
 MOD = 1 << 32
 ACK = TCPFlags.ACK
@@ -133,7 +134,7 @@ def capture(path: pathlib.Path, bpf: str, *, iface: str = "lo",
         proc = popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE)
     result = LoopbackCapture(path)
     try:
-        _wait_listening(proc)
+        read_until(proc, b"listening on", timeout=10)
         yield result
         if until is not None:
             result.complete = wait_until(path, until)
@@ -151,18 +152,6 @@ def capture(path: pathlib.Path, bpf: str, *, iface: str = "lo",
             proc.stderr.close()
         found = DROPPED.search(stderr)
         result.dropped = int(found.group(1)) if found else 0
-
-
-def _wait_listening(proc: subprocess.Popen[bytes]) -> None:
-    assert proc.stderr is not None
-    seen = b""
-    deadline = time.monotonic() + 10
-    while b"listening on" not in seen:
-        ready, _, _ = select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))
-        chunk = os.read(proc.stderr.fileno(), 4096) if ready else b""
-        if not chunk:
-            raise RuntimeError(f"tcpdump did not start: {seen.decode(errors='replace')}")
-        seen += chunk
 
 
 def wait_until(path: pathlib.Path, until: Callable[[list[Observed]], bool],

@@ -1,10 +1,11 @@
 """Real peers for the Module 1 tests: the wirelab command, a UDP server process, nginx,
-tcpdump, and a tiny scripted HTTP origin built on a plain listening socket."""
+tcpdump, and a tiny scripted HTTP origin built on a plain listening socket.
+
+``Nginx`` is also the server of ``bench/bench_http.py``: one launcher, one configuration."""
 
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import signal
 import socket
@@ -14,6 +15,8 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from ..helpers import read_until
 
 WIRELAB = str(Path(sys.executable).with_name("wirelab"))
 
@@ -30,24 +33,6 @@ def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
     with socket.socket(family, kind) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def read_until(proc: subprocess.Popen[bytes], marker: bytes, timeout: float = 10.0) -> bytes:
-    """Read the process's stderr until ``marker`` appears (the process says it is ready)."""
-    assert proc.stderr is not None
-    fd = proc.stderr.fileno()
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while marker not in seen:
-        left = deadline - time.monotonic()
-        ready, _, _ = select.select([fd], [], [], max(left, 0.0))
-        chunk = os.read(fd, 4096) if ready else b""
-        if not chunk:
-            proc.kill()
-            proc.wait()
-            raise AssertionError(f"no {marker!r} from {proc.args!r}: {seen!r}")
-        seen += chunk
-    return seen
 
 
 class ServeProcess:
@@ -96,6 +81,7 @@ error_log {d}/error.log;
 events {{ worker_connections 64; }}
 http {{
     access_log off;
+    sendfile on;
     client_body_temp_path {d}/tmp_body;
     proxy_temp_path {d}/tmp_proxy;
     fastcgi_temp_path {d}/tmp_fcgi;
@@ -116,7 +102,13 @@ http {{
 
 
 class Nginx:
-    """A real nginx on a free loopback port, serving ``root``; stopped by its PID."""
+    """A real nginx on a free loopback port, serving ``root``; stopped by its PID.
+
+    ``sendfile on``, as nginx is usually deployed: a file body goes from the page cache to the
+    socket without a copy through user space (nginx turns it off by itself for the bodies it
+    gzips).  The bytes on the wire are the same either way; the benchmark wants the server
+    as fast as it can be, so that the client is what is measured.
+    """
 
     def __init__(self, workdir: Path) -> None:
         self.dir = workdir
