@@ -7,6 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -60,11 +63,32 @@ def _kill(proc: subprocess.Popen[str]) -> None:
     proc.wait(10)
 
 
+@contextmanager
+def _builder(topology: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """A lab built by a separate process (to be SIGKILLed by the test); the builder and the
+    lab are gone when the block ends, whatever happened in it."""
+    name = _name()
+    builder = _spawn_builder(topology, name)
+    try:
+        yield name, builder
+    finally:
+        if builder.poll() is None:
+            _kill(builder)
+        lifecycle.down(name)
+
+
+def _down_leaves_nothing(name: str, state: LabState, identities: set[str],
+                         before: dict[str, Any]) -> None:
+    """``down`` of the orphaned lab removes something, and then nothing of it is left."""
+    removed = lifecycle.down(name)
+    assert removed
+    assert_lab_gone(name, state, identities)
+    assert root_snapshot() == before
+
+
 def test_down_after_sigkill_of_the_builder_after_up() -> None:
     before = root_snapshot()
-    name = _name()
-    builder = _spawn_builder("default", name)
-    try:
+    with _builder("default") as (name, builder):
         assert builder.stdout is not None
         assert builder.stdout.readline().strip() == "up", builder.stderr.read()  # type: ignore
         state = LabDir(name).load()
@@ -73,14 +97,7 @@ def test_down_after_sigkill_of_the_builder_after_up() -> None:
         # The lab outlived its builder: its services still answer.
         assert all(s.alive() for s in state.services)
         assert Lab.attach(name).host("client").run(["getent", "hosts", "server"]).returncode == 0
-        removed = lifecycle.down(name)
-        assert removed
-        assert_lab_gone(name, state, identities)
-        assert root_snapshot() == before
-    finally:
-        if builder.poll() is None:
-            _kill(builder)
-        lifecycle.down(name)
+        _down_leaves_nothing(name, state, identities, before)
 
 
 def _wait_mid_build(name: str, builder: subprocess.Popen[str]) -> LabState:
@@ -100,29 +117,18 @@ def _wait_mid_build(name: str, builder: subprocess.Popen[str]) -> LabState:
 
 def test_down_after_sigkill_of_the_builder_mid_way() -> None:
     before = root_snapshot()
-    name = _name()
-    builder = _spawn_builder("star:200", name)
-    try:
+    with _builder("star:200") as (name, builder):
         _wait_mid_build(name, builder)
         _kill(builder)
         state = LabDir(name).load()
         assert state.status == "building", "the builder finished before we killed it"
         identities = lab_inodes(state) if state.mode == "root" or (
             state.keeper and state.keeper.alive()) else set()
-        removed = lifecycle.down(name)
-        assert removed
-        assert_lab_gone(name, state, identities)
-        assert root_snapshot() == before
-    finally:
-        if builder.poll() is None:
-            _kill(builder)
-        lifecycle.down(name)
+        _down_leaves_nothing(name, state, identities, before)
 
 
 def test_up_on_a_stale_lab_cleans_it_first() -> None:
-    name = _name()
-    builder = _spawn_builder("default", name)
-    try:
+    with _builder("default") as (name, builder):
         assert builder.stdout is not None
         assert builder.stdout.readline().strip() == "up"
         old = LabDir(name).load()
@@ -133,10 +139,6 @@ def test_up_on_a_stale_lab_cleans_it_first() -> None:
             assert not any(s.alive() for s in old.services)
             result = lab.host("client").run(["ping", "-c", "1", "-W", "2", "server"])
             assert result.returncode == 0
-    finally:
-        if builder.poll() is None:
-            _kill(builder)
-        lifecycle.down(name)
 
 
 def test_a_failed_up_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

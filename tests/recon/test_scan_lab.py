@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 
@@ -55,36 +56,45 @@ def wirelab_scan(client: Host, scan_type: str) -> dict[str, object]:
     return result
 
 
+def scan_ports(client: Host, scan_type: str) -> list[dict[str, Any]]:
+    """The port rows of our scan from ``client``."""
+    ports = wirelab_scan(client, scan_type)["ports"]
+    assert isinstance(ports, list)
+    return ports
+
+
 @pytest.mark.lab
 @pytest.mark.parametrize("scan_type", ["syn", "connect"])
 def test_states_match_nmap(firewalled: Lab, scan_type: str) -> None:
     client = firewalled.host("client")
-    ours = wirelab_scan(client, scan_type)
-    ports = ours["ports"]
-    assert isinstance(ports, list)
-    states = {p["port"]: p["state"] for p in ports}
+    states = {p["port"]: p["state"] for p in scan_ports(client, scan_type)}
     assert states == nmap_states(client, scan_type)
     assert states == EXPECTED  # and both are what the firewall rules say
 
 
+def scan_reasons(lab: Lab, scan_type: str) -> tuple[dict[int, str], list[dict[str, Any]]]:
+    """Our scan from the client: the reason of each port (nmap's ``--reason`` words), and
+    the port rows themselves."""
+    ports = scan_ports(lab.host("client"), scan_type)
+    return {p["port"]: p["reason"] for p in ports}, ports
+
+
 @pytest.mark.lab
 def test_syn_reasons(firewalled: Lab) -> None:
-    ours = wirelab_scan(firewalled.host("client"), "syn")
-    reasons = {p["port"]: p["reason"] for p in ours["ports"]}  # type: ignore[attr-defined]
+    reasons, ports = scan_reasons(firewalled, "syn")
     assert reasons[22] == "syn-ack"
     assert reasons[23] == "reset"
     assert reasons[81] == "no-response"
     assert reasons[82] == "admin-prohibited"
     assert reasons[83] == "reset"
-    ttls = {p["port"]: p.get("ttl") for p in ours["ports"]}  # type: ignore[attr-defined]
+    ttls = {p["port"]: p.get("ttl") for p in ports}
     assert ttls[22] == ttls[23] == ttls[82] == 64  # the answers' IP TTL (Linux's default)
     assert ttls[81] is None  # no answer, no TTL
 
 
 @pytest.mark.lab
 def test_connect_reasons(firewalled: Lab) -> None:
-    ours = wirelab_scan(firewalled.host("client"), "connect")
-    reasons = {p["port"]: p["reason"] for p in ours["ports"]}  # type: ignore[attr-defined]
+    reasons, _ = scan_reasons(firewalled, "connect")
     assert reasons[80] == "syn-ack"
     assert reasons[83] == "conn-refused"
     assert reasons[81] == "no-response"
