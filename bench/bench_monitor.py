@@ -105,6 +105,8 @@ def check_conv(tshark_out: str, ours_out: str) -> tuple[int, list[str]]:
     """
     from tests.monitor.tshark_text import parse_conv, size_text
 
+    from wirelab.monitor.conv import printed_duration
+
     theirs = parse_conv(tshark_out)
     mine = {frozenset((str(r["a"]), str(r["b"]))): r for r in json.loads(ours_out)["ip"]}
     if set(mine) - set(theirs):
@@ -119,7 +121,8 @@ def check_conv(tshark_out: str, ours_out: str) -> tuple[int, list[str]]:
         same = (all(o[n] == t[n] for n in ("a", "b", "frames_ab", "frames_ba", "frames"))
                 and all(size_text(o[n]) == t[n] for n in ("bytes_ab", "bytes_ba", "bytes"))
                 and abs(o["rel_start"] - t["rel_start"]) <= 1e-9
-                and f"{o['duration']:.4f}" == t["duration_text"])
+                and f"{printed_duration(o['rel_start'], o['duration']):.4f}"
+                == t["duration_text"])
         if not same:
             raise AssertionError(f"conv ip differs: tshark {t}, wirelab {o}")
     return len(mine), extra

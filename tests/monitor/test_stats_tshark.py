@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from wirelab import samples
 from wirelab.cli.stats import stats
+from wirelab.monitor.conv import printed_duration
 from wirelab.monitor.phs import TRANSPORT
 
 from .tshark_text import (
@@ -70,7 +71,8 @@ def assert_conv_equal(capture: Path, mine: dict[str, list[dict[str, object]]] | 
             if time_slack:
                 assert abs(duration - float(t["duration"])) <= 0.00005 + time_slack, (t, o)
             else:
-                assert f"{duration:.4f}" == t["duration_text"], (kind, t, o)
+                printed = printed_duration(start, duration)
+                assert f"{printed:.4f}" == t["duration_text"], (kind, t, o)
             compared += 1
     return compared
 

@@ -40,16 +40,24 @@ def endpoints_of(kind: str, keys: Keys) -> tuple[Endpoint, Endpoint] | None:
     return (keys.src, keys.sport), (keys.dst, keys.dport)
 
 
-def seconds(ns: int) -> float:
-    """A time in nanoseconds as the double tshark makes of it: seconds + nanoseconds / 1e9.
+def printed_duration(rel_start: float, duration: float) -> float:
+    """The duration as tshark computes it before printing it with 4 decimals.
 
-    tshark's conversation table prints the duration as one such relative time (the last
-    frame's) minus another (the first's), not as the exact difference: 7.467028 - 7.465578
-    is 0.0014500000000001734 that way, printed 0.0015, while 1,450,000 ns / 1e9 is the
-    double nearest 0.00145, a hair below it, printed 0.0014.  Same arithmetic, same figures.
+    tshark subtracts two relative times, each made a double as seconds + nanoseconds / 1e9
+    (``nstime_to_sec``): 7.467028 - 7.465578 is 0.0014500000000001734 that way, printed
+    0.0015, while the exact 1.45 ms (our ``duration``, 1,450,000 ns / 1e9: the double
+    nearest 0.00145, a hair below it) prints 0.0014.  The table printed here uses tshark's
+    arithmetic, so its figures are tshark's; ``--json`` keeps the exact duration.  The
+    nanoseconds are recovered exactly from the two floats for captures shorter than ~100
+    days (2**53 ns).
     """
+    start_ns = round(rel_start * 1e9)
+    return _seconds(start_ns + round(duration * 1e9)) - _seconds(start_ns)
+
+
+def _seconds(ns: int) -> float:
     if ns < 0:
-        return -seconds(-ns)
+        return -_seconds(-ns)
     whole, frac = divmod(ns, 1_000_000_000)
     return whole + frac / 1e9
 
@@ -166,8 +174,8 @@ class ConversationTable:
                 "frames_ab": frames_ab[i], "bytes_ab": bytes_ab[i],
                 "frames_ba": frames_ba[i], "bytes_ba": bytes_ba[i],
                 "frames": frames_ab[i] + frames_ba[i], "bytes": bytes_ab[i] + bytes_ba[i],
-                "rel_start": (start := seconds(first_ns[i] - origin_ns)),
-                "duration": seconds(last_ns[i] - origin_ns) - start,
+                "rel_start": (first_ns[i] - origin_ns) / 1e9,
+                "duration": (last_ns[i] - first_ns[i]) / 1e9,
             }
 
 
@@ -180,4 +188,5 @@ def render(kind: str, count: int, rows: Iterable[dict[str, object]]) -> Iterator
         yield (
             f"{r['a']!s:<40} {r['b']!s:<40} {r['frames_ab']:>8} {r['bytes_ab']:>11} "
             f"{r['frames_ba']:>8} {r['bytes_ba']:>11} {r['frames']:>7} {r['bytes']:>10} "
-            f"{r['rel_start']:>12.6f} {r['duration']:>10.4f}")
+            f"{r['rel_start']:>12.6f} "
+            f"{printed_duration(r['rel_start'], r['duration']):>10.4f}")  # type: ignore[arg-type]
