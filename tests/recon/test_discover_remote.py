@@ -16,25 +16,21 @@ from wirelab.recon.discover import _Keys, build_probes, classify
 from wirelab.wire.ipv4 import IPv4
 from wirelab.wire.tcp import TCP, TCPFlags
 
+from .labutil import run_out
+
 WAN = "198.18.1.0/24"
 
 
-def _run(host: Host, argv: list[str]) -> str:
-    done = host.run(argv, timeout=120)
-    assert done.returncode == 0, f"{argv}: {done.stderr}"
-    return str(done.stdout)
-
-
 def _ours(client: Host, *targets: str) -> dict[str, str]:
-    data = json.loads(_run(client, [sys.executable, "-m", "wirelab", "discover", *targets,
-                                    "--json"]))
+    data = json.loads(run_out(client, [sys.executable, "-m", "wirelab", "discover", *targets,
+                                       "--json"]))
     assert data["method"] == "probe" and data["source"] == "198.18.0.10"
     assert all(h["rtt_ms"] > 0 for h in data["hosts"])
     return {h["ip"]: h["reason"] for h in data["hosts"]}
 
 
 def _nmap(client: Host, network: str) -> dict[str, str]:
-    root = ET.fromstring(_run(client, ["nmap", "-sn", "-n", "--reason", "-oX", "-", network]))
+    root = ET.fromstring(run_out(client, ["nmap", "-sn", "-n", "--reason", "-oX", "-", network]))
     up = {}
     for host in root.iter("host"):
         status, address = host.find("status"), host.find("address")
@@ -60,11 +56,11 @@ def test_tcp_probes_find_a_host_that_ignores_ping(shared_lab: Lab) -> None:
     client, remote = shared_lab.host("client"), shared_lab.host("remote")
     rules = [["-p", "icmp", "-j", "DROP"]]
     try:
-        _run(remote, ["iptables", "-w", "-A", "INPUT", *rules[0]])
+        run_out(remote, ["iptables", "-w", "-A", "INPUT", *rules[0]])
         # one address: the sweep ends as soon as it answers
         assert _ours(client, "198.18.1.10") == {"198.18.1.10": "reset"}  # RST from 443
         rules.append(["-p", "tcp", "--dport", "443", "-j", "DROP"])
-        _run(remote, ["iptables", "-w", "-A", "INPUT", *rules[1]])
+        run_out(remote, ["iptables", "-w", "-A", "INPUT", *rules[1]])
         assert _ours(client, "198.18.1.10") == {"198.18.1.10": "reset"}  # RST to the ACK
         assert set(_nmap(client, "198.18.1.10")) == {"198.18.1.10"}
     finally:
@@ -79,7 +75,7 @@ def test_timestamp_finds_a_host_that_drops_echo_and_tcp(shared_lab: Lab) -> None
              ["-p", "tcp", "-j", "DROP"]]
     try:
         for rule in rules:
-            _run(remote, ["iptables", "-w", "-A", "INPUT", *rule])
+            run_out(remote, ["iptables", "-w", "-A", "INPUT", *rule])
         assert _ours(client, "198.18.1.10") == {"198.18.1.10": "timestamp-reply"}
         assert _nmap(client, "198.18.1.10") == {"198.18.1.10": "timestamp-reply"}
     finally:

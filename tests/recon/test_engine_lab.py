@@ -4,13 +4,14 @@ the router (probes then go to the router's MAC address), checked against nmap or
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from wirelab.lab.lab import Host, Lab
+
+from .labutil import add_input_rules, run_ok
 
 SERVER, REMOTE = "198.18.0.20", "198.18.1.10"
 RULES = [
@@ -35,24 +36,17 @@ print(json.dumps({"states": {p.port: str(p.state) for p in r.ports},
 """
 
 
-def _run(host: Host, argv: list[str]) -> subprocess.CompletedProcess[str]:
-    done = host.run(argv, timeout=120)
-    assert done.returncode == 0, f"{argv}: {done.stderr}"
-    return done
-
-
 def scan(client: Host, kind: str, target: str, ports: str, timing: int = 4,
          retries: int | None = None) -> dict[str, dict[str, object]]:
-    out = _run(client, [sys.executable, "-c", SCAN, kind, target, str(timing),
-                        "-" if retries is None else str(retries), ports]).stdout
+    out = run_ok(client, [sys.executable, "-c", SCAN, kind, target, str(timing),
+                          "-" if retries is None else str(retries), ports]).stdout
     result: dict[str, dict[str, object]] = json.loads(out)
     return result
 
 
 @pytest.fixture(scope="module")
 def firewalled(shared_lab: Lab) -> Lab:
-    for rule in RULES:
-        _run(shared_lab.host("server"), ["iptables", "-w", "-A", "INPUT", *rule])
+    add_input_rules(shared_lab.host("server"), RULES)
     return shared_lab
 
 
@@ -61,7 +55,7 @@ def firewalled(shared_lab: Lab) -> Lab:
 def test_behind_the_router_equals_nmap(firewalled: Lab, kind: str, flag: str) -> None:
     client = firewalled.host("client")
     ours = scan(client, kind, REMOTE, "300")
-    done = _run(client, ["nmap", flag, "-T4", "-Pn", "-n", "-p", "1-300", "-oX", "-", REMOTE])
+    done = run_ok(client, ["nmap", flag, "-T4", "-Pn", "-n", "-p", "1-300", "-oX", "-", REMOTE])
     root = ET.fromstring(done.stdout)
     extra = {e.get("state") for e in root.iter("extraports")}
     listed = {p.get("portid"): p.find("state").get("state")  # type: ignore[union-attr]
@@ -114,7 +108,7 @@ print(json.dumps({"states": [str(r.state_of(p)) for p in ports], "notes": r.note
 def test_udp_on_loopback(shared_lab: Lab) -> None:
     # a replying service, a silent one, a closed port; Linux never rate-limits ICMP on
     # loopback, so no pacing and no note
-    out = _run(shared_lab.host("client"), [sys.executable, "-c", LOOPBACK_UDP]).stdout
+    out = run_ok(shared_lab.host("client"), [sys.executable, "-c", LOOPBACK_UDP]).stdout
     result = json.loads(out)
     assert result == {"states": ["open", "open|filtered", "closed"], "notes": []}
 
@@ -139,6 +133,6 @@ print(json.dumps(seen))
 def test_syn_fast_paths_in_use(firewalled: Lab) -> None:
     # after the first probes, SYNs leave as Ethernet frames and answers come from the ring
     # (both fall back silently where they cannot work: this says they did not, in the lab)
-    out = _run(firewalled.host("client"), [sys.executable, "-c", FAST_PATHS, SERVER]).stdout
+    out = run_ok(firewalled.host("client"), [sys.executable, "-c", FAST_PATHS, SERVER]).stdout
     assert json.loads(out) == {"link": True, "ring": True,
                                "states": ["closed", "filtered", "open"]}

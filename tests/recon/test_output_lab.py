@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from wirelab.lab.lab import Host, Lab
+from wirelab.lab.lab import Lab
+
+from .labutil import add_input_rules, run_out
 
 SERVER = "198.18.0.20"
 DTD = Path("/usr/share/nmap/nmap.dtd")
@@ -28,24 +30,17 @@ RULES = [
 PORTS = "1-100,1000-1030"
 
 
-def _run(host: Host, argv: list[str]) -> str:
-    done = host.run(argv, timeout=120)
-    assert done.returncode == 0, f"{argv}: {done.stderr}"
-    return str(done.stdout)
-
-
 @pytest.fixture(scope="module")
 def scans(shared_lab: Lab) -> dict[str, str]:
     server, client = shared_lab.host("server"), shared_lab.host("client")
-    for rule in RULES:
-        _run(server, ["iptables", "-w", "-A", "INPUT", *rule])
+    add_input_rules(server, RULES)
     wirelab = [sys.executable, "-m", "wirelab", "scan", SERVER, "-p", PORTS, "--reason"]
     nmap = ["nmap", "-sS", "-Pn", "-n", "--reason", "-p", PORTS]
     return {
-        "our_xml": _run(client, [*wirelab, "-oX", "-"]),
-        "nmap_xml": _run(client, [*nmap, "-oX", "-", SERVER]),
-        "our_normal": _run(client, [*wirelab, "-oN", "-"]),
-        "nmap_normal": _run(client, [*nmap, "-oN", "-", SERVER]),
+        "our_xml": run_out(client, [*wirelab, "-oX", "-"]),
+        "nmap_xml": run_out(client, [*nmap, "-oX", "-", SERVER]),
+        "our_normal": run_out(client, [*wirelab, "-oN", "-"]),
+        "nmap_normal": run_out(client, [*nmap, "-oN", "-", SERVER]),
     }
 
 
@@ -155,18 +150,17 @@ UDP_RULES = [
 @pytest.fixture(scope="module")
 def udp_scans(shared_lab: Lab) -> dict[str, str]:
     server, client = shared_lab.host("server"), shared_lab.host("client")
-    for rule in UDP_RULES:
-        _run(server, ["iptables", "-w", "-A", "INPUT", *rule])
+    add_input_rules(server, UDP_RULES)
     server.icmp_ratelimit(False)
     try:
         # one retransmission each: 600 stays silent, and both scanners wait for it alike
         wirelab = [sys.executable, "-m", "wirelab", "scan", SERVER, "--type", "udp", "-p",
                    UDP_PORTS, "--max-retries", "1"]
         nmap = ["nmap", "-sU", "-Pn", "-n", "--max-retries", "1", "-p", UDP_PORTS]
-        return {"our_xml": _run(client, [*wirelab, "-oX", "-"]),
-                "nmap_xml": _run(client, [*nmap, "-oX", "-", SERVER]),
-                "our_normal": _run(client, [*wirelab, "--reason"]),
-                "nmap_normal": _run(client, [*nmap, "--reason", SERVER])}
+        return {"our_xml": run_out(client, [*wirelab, "-oX", "-"]),
+                "nmap_xml": run_out(client, [*nmap, "-oX", "-", SERVER]),
+                "our_normal": run_out(client, [*wirelab, "--reason"]),
+                "nmap_normal": run_out(client, [*nmap, "--reason", SERVER])}
     finally:
         server.icmp_ratelimit(True)
 

@@ -4,7 +4,6 @@ port by port with Debian's nmap run from the same lab host on the same ports."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -12,6 +11,8 @@ from typing import Any
 import pytest
 
 from wirelab.lab.lab import Host, Lab
+
+from .labutil import add_input_rules, run_ok
 
 SERVER = "198.18.0.20"
 # open: 22, 80, 443, 8080 (the lab's listeners); closed: 23, 9999 (nothing listens);
@@ -27,31 +28,23 @@ EXPECTED = {22: "open", 23: "closed", 80: "open", 81: "filtered", 82: "filtered"
 NMAP_FLAG = {"syn": "-sS", "connect": "-sT"}
 
 
-def _run(host: Host, argv: list[str]) -> subprocess.CompletedProcess[str]:
-    done = host.run(argv, timeout=120)
-    assert done.returncode == 0, f"{argv}: {done.stderr}"
-    return done
-
-
 @pytest.fixture(scope="module")
 def firewalled(shared_lab: Lab) -> Lab:
-    server = shared_lab.host("server")
-    for rule in RULES:
-        _run(server, ["iptables", "-w", "-A", "INPUT", *rule])
+    add_input_rules(shared_lab.host("server"), RULES)
     return shared_lab
 
 
 def nmap_states(client: Host, scan_type: str) -> dict[int, str]:
-    done = _run(client, ["nmap", NMAP_FLAG[scan_type], "-Pn", "-n", "--reason",
-                         "-p", PORTS, "-oX", "-", SERVER])
+    done = run_ok(client, ["nmap", NMAP_FLAG[scan_type], "-Pn", "-n", "--reason",
+                           "-p", PORTS, "-oX", "-", SERVER])
     root = ET.fromstring(done.stdout)
     return {int(p.get("portid", "0")): p.find("state").get("state", "")  # type: ignore[union-attr]
             for p in root.iter("port")}
 
 
 def wirelab_scan(client: Host, scan_type: str) -> dict[str, object]:
-    done = _run(client, [sys.executable, "-m", "wirelab", "scan", SERVER, "-p", PORTS,
-                         "--type", scan_type, "--json"])
+    done = run_ok(client, [sys.executable, "-m", "wirelab", "scan", SERVER, "-p", PORTS,
+                           "--type", scan_type, "--json"])
     result: dict[str, object] = json.loads(done.stdout)
     return result
 
@@ -111,10 +104,10 @@ def _table(lines: list[str]) -> tuple[list[str], list[list[str]]]:
 @pytest.mark.lab
 def test_normal_output_matches_nmap(firewalled: Lab) -> None:
     client = firewalled.host("client")
-    ours = _run(client, [sys.executable, "-m", "wirelab", "scan", "server", "-p", "1-100",
-                         "--reason"]).stdout.splitlines()
-    theirs = _run(client, ["nmap", "-sS", "-Pn", "-n", "--reason", "-p", "1-100",
-                           SERVER]).stdout.splitlines()
+    ours = run_ok(client, [sys.executable, "-m", "wirelab", "scan", "server", "-p", "1-100",
+                           "--reason"]).stdout.splitlines()
+    theirs = run_ok(client, ["nmap", "-sS", "-Pn", "-n", "--reason", "-p", "1-100",
+                             SERVER]).stdout.splitlines()
     report = next(line for line in ours if line.startswith("wirelab scan report"))
     assert report == f"wirelab scan report for server ({SERVER})"
     header = next(line for line in ours if line.startswith("PORT"))

@@ -4,13 +4,14 @@ rate limit lifted on the target (the lab switch) and, quickly, with it in place.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from wirelab.lab.lab import Host, Lab
+
+from .labutil import add_input_rules, run_ok
 
 LIMIT = "net.ipv4.icmp_ratelimit"
 
@@ -36,28 +37,21 @@ print(json.dumps({"ports": {p.port: [str(p.state), str(p.reason), p.tries] for p
 """
 
 
-def _run(host: Host, argv: list[str]) -> subprocess.CompletedProcess[str]:
-    done = host.run(argv, timeout=120)
-    assert done.returncode == 0, f"{argv}: {done.stderr}"
-    return done
-
-
 def _firewall(lab: Lab) -> Host:
     server = lab.host("server")
-    for rule in RULES:
-        _run(server, ["iptables", "-w", "-A", "INPUT", *rule])
+    add_input_rules(server, RULES)
     return server
 
 
 def wirelab_udp(client: Host) -> dict[str, object]:
-    result: dict[str, object] = json.loads(_run(client, [sys.executable, "-c", SCAN, SERVER,
-                                                          PORTS]).stdout)
+    result: dict[str, object] = json.loads(run_ok(client, [sys.executable, "-c", SCAN, SERVER,
+                                                            PORTS]).stdout)
     return result
 
 
 def nmap_udp(client: Host) -> dict[int, str]:
-    done = _run(client, ["nmap", "-sU", "-T4", "-Pn", "-n", "--reason", "-p", PORTS,
-                         "-oX", "-", SERVER])
+    done = run_ok(client, ["nmap", "-sU", "-T4", "-Pn", "-n", "--reason", "-p", PORTS,
+                           "-oX", "-", SERVER])
     root = ET.fromstring(done.stdout)
     return {int(p.get("portid", "0")): p.find("state").get("state", "")  # type: ignore[union-attr]
             for p in root.iter("port")}
@@ -109,7 +103,7 @@ def test_udp_shared_icmp_budget_still_exact(lab: Lab) -> None:
     server.sysctl({LIMIT: 0})
     assert server.sysctl(keys=["net.ipv4.icmp_msgs_per_sec"])[
         "net.ipv4.icmp_msgs_per_sec"] == "1000"  # the shared budget is still there
-    done = _run(lab.host("client"), [sys.executable, "-c", SCAN, SERVER, "2000-2599"])
+    done = run_ok(lab.host("client"), [sys.executable, "-c", SCAN, SERVER, "2000-2599"])
     ours = json.loads(done.stdout)
     states = {int(p): v[0] for p, v in ours["ports"].items()}
     assert states == {p: "closed" for p in range(2000, 2600)}

@@ -11,10 +11,12 @@ import sys
 
 import pytest
 
-from wirelab.lab.lab import Host, Lab
+from wirelab.lab.lab import Lab
 from wirelab.recon.result import PortResult, ScanResult
 from wirelab.recon.states import PortState, Reason
 from wirelab.recon.verify import Truth, VerifyError, _lab_runner, compare
+
+from .labutil import add_input_rules, run_out
 
 SERVER = "198.18.0.20"
 RULES = [
@@ -27,25 +29,18 @@ RULES = [
 PORTS = "20-90,443,8080"
 
 
-def _run(host: Host, argv: list[str], ok: tuple[int, ...] = (0,)) -> str:
-    done = host.run(argv, timeout=120)
-    assert done.returncode in ok, f"{argv}: {done.stderr}"
-    return str(done.stdout)
-
-
 @pytest.fixture(scope="module")
 def firewalled(shared_lab: Lab) -> Lab:
-    for rule in RULES:
-        _run(shared_lab.host("server"), ["iptables", "-w", "-A", "INPUT", *rule])
+    add_input_rules(shared_lab.host("server"), RULES)
     return shared_lab
 
 
 @pytest.mark.lab
 @pytest.mark.parametrize("scan_type", ["syn", "connect"])
 def test_verify_scores_a_correct_scan(firewalled: Lab, scan_type: str) -> None:
-    out = _run(firewalled.host("client"), [sys.executable, "-m", "wirelab", "scan", "server",
-                                           "-p", PORTS, "--type", scan_type, "--verify",
-                                           "--json"])
+    out = run_out(firewalled.host("client"), [sys.executable, "-m", "wirelab", "scan", "server",
+                                              "-p", PORTS, "--type", scan_type, "--verify",
+                                              "--json"])
     data = json.loads(out)
     check = data["verify"]
     assert check["host"] == "server" and check["rules"] == len(RULES)
@@ -61,8 +56,8 @@ def test_verify_scores_a_correct_scan(firewalled: Lab, scan_type: str) -> None:
 
 @pytest.mark.lab
 def test_verify_text_output(firewalled: Lab) -> None:
-    out = _run(firewalled.host("client"), [sys.executable, "-m", "wirelab", "scan", "server",
-                                           "-p", "80-84", "--verify"])
+    out = run_out(firewalled.host("client"), [sys.executable, "-m", "wirelab", "scan", "server",
+                                              "-p", "80-84", "--verify"])
     lines = out.splitlines()
     assert lines[-2].startswith("Verified against lab host server: ")
     assert lines[-1] == "Agreed: 5/5 ports (100.0%)"
@@ -72,7 +67,7 @@ def test_verify_text_output(firewalled: Lab) -> None:
 def test_verify_catches_a_wrong_state(firewalled: Lab) -> None:
     """The same truth against a result with one state wrong: scored down, port named."""
     server = firewalled.host("server")
-    truth = Truth("server", _run(server, ["ss", "-Hltn"]), _run(server, ["iptables-save"]))
+    truth = Truth("server", run_out(server, ["ss", "-Hltn"]), run_out(server, ["iptables-save"]))
     result = ScanResult("server", SERVER, "syn", [
         PortResult(80, PortState.OPEN, Reason.SYN_ACK),
         PortResult(81, PortState.CLOSED, Reason.RESET),  # wrong: DROP makes it filtered
@@ -89,12 +84,12 @@ def test_verify_reports_a_real_disagreement(firewalled: Lab) -> None:
     closed.  --verify must say so: exit status 1 and the port in the table."""
     server, client = firewalled.host("server"), firewalled.host("client")
     rule = ["OUTPUT", "-p", "tcp", "--sport", "9999", "--tcp-flags", "RST", "RST", "-j", "DROP"]
-    _run(server, ["iptables", "-w", "-A", *rule])
+    run_out(server, ["iptables", "-w", "-A", *rule])
     try:
-        out = _run(client, [sys.executable, "-m", "wirelab", "scan", "server", "-p",
-                            "9998-9999", "--verify"], ok=(1,))
+        out = run_out(client, [sys.executable, "-m", "wirelab", "scan", "server", "-p",
+                               "9998-9999", "--verify"], ok=(1,))
     finally:
-        _run(server, ["iptables", "-w", "-D", *rule])
+        run_out(server, ["iptables", "-w", "-D", *rule])
     lines = out.splitlines()
     assert "Agreed: 1/2 ports (50.0%)" in lines
     row = lines[lines.index("Agreed: 1/2 ports (50.0%)") + 2].split()
@@ -134,12 +129,12 @@ def test_verify_udp(firewalled: Lab) -> None:
               "icmp-admin-prohibited"],
              ["-p", "udp", "--dport", "602", "-j", "REJECT"]]
     for rule in rules:
-        _run(server, ["iptables", "-w", "-A", "INPUT", *rule])
+        run_out(server, ["iptables", "-w", "-A", "INPUT", *rule])
     server.icmp_ratelimit(False)
     try:
-        out = _run(firewalled.host("client"), [
-            sys.executable, "-m", "wirelab", "scan", "server", "--type", "udp", "-p",
-            "50-54,600-602", "--max-retries", "1", "--verify", "--json"])
+        out = run_out(firewalled.host("client"), [
+               sys.executable, "-m", "wirelab", "scan", "server", "--type", "udp", "-p",
+               "50-54,600-602", "--max-retries", "1", "--verify", "--json"])
     finally:
         server.icmp_ratelimit(True)
         for rule in rules:
