@@ -1,5 +1,6 @@
-"""Process helpers shared by every test package (and the benchmarks): wait for a child to say
-it is ready, make sure a child is gone when a test ends, run a child without a capability.
+"""Helpers shared by every test package (and the benchmarks): wait for a child to say it is
+ready, make sure a child is gone when a test ends, run a child without a capability, and read
+a capture's fields with tshark (the independent reading most tests compare with).
 
 Children are always ended by their own PID (``Popen.kill``), never by name.
 """
@@ -70,3 +71,21 @@ def without_caps(argv: list[str], *caps: str) -> list[str]:
         pytest.skip(f"setpriv (util-linux) is needed to drop {names} as root")
     drop = ",".join(f"-{c}" for c in caps)
     return [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", *argv]
+
+
+def tshark_fields(pcap: str | os.PathLike[str], *fields: str, display: str = "",
+                  options: tuple[str, ...] = ()) -> list[list[str]]:
+    """One row a frame of ``tshark -T fields``: the values of ``fields`` in that order, ``""``
+    where a frame has none (a row for every frame, so rows line up with frames).
+
+    ``-n``: addresses and ports as numbers, never names.  ``display`` is a display filter
+    (``-Y``), ``options`` extra arguments before ``-T`` (e.g. ``("-o", "pref:value")``).
+    """
+    argv = ["tshark", "-n", "-r", os.fspath(pcap), *options, "-T", "fields",
+            "-E", "separator=|"]
+    for name in fields:
+        argv += ["-e", name]
+    if display:
+        argv += ["-Y", display]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    return [line.split("|") for line in done.stdout.splitlines()]

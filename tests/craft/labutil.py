@@ -83,16 +83,5 @@ def capture(lab: Any, host: str, path: Path, bpf: str | None = None) -> Iterator
 TCPDUMP_DRAIN_S = 1.5
 
 
-def tshark_fields(pcap: Path, *fields: str, display: str = "",
-                  options: tuple[str, ...] = ()) -> list[list[str]]:
-    argv = ["tshark", "-n", "-r", str(pcap), *options, "-T", "fields", "-E", "separator=|"]
-    for name in fields:
-        argv += ["-e", name]
-    if display:
-        argv += ["-Y", display]
-    done = subprocess.run(argv, capture_output=True, text=True, check=True)
-    return [line.split("|") for line in done.stdout.splitlines() if line]
-
-
 def load_json(text: str) -> Any:
     return json.loads(text)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ..helpers import reaped
-from .labutil import capture, firewall_rule, iptables, run_wirelab, tshark_fields, wirelab
+from ..helpers import reaped, tshark_fields
+from .labutil import capture, firewall_rule, iptables, run_wirelab, wirelab
 
 pytestmark = pytest.mark.lab
 

@@ -15,7 +15,8 @@ import pytest
 
 from wirelab.errors import LabError
 
-from .labutil import capture, firewall_rule, rule_packets, run_wirelab, tshark_fields
+from ..helpers import tshark_fields
+from .labutil import capture, firewall_rule, rule_packets, run_wirelab
 
 pytestmark = pytest.mark.lab
 

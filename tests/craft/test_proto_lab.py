@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from .labutil import capture, finish, run_wirelab, start_wirelab, tshark_fields, wirelab
+from ..helpers import tshark_fields
+from .labutil import capture, finish, run_wirelab, start_wirelab, wirelab
 
 pytestmark = pytest.mark.lab
 

@@ -18,7 +18,8 @@ import pytest
 from wirelab.wire.classify import classify
 from wirelab.wire.pcap import PcapReader
 
-from .labutil import capture, finish, start_wirelab, tshark_fields, wirelab
+from ..helpers import tshark_fields
+from .labutil import capture, finish, start_wirelab, wirelab
 
 pytestmark = pytest.mark.lab
 

@@ -7,12 +7,13 @@ import os
 import pathlib
 import shutil
 import struct
-import subprocess
 
 import pytest
 
 from wirelab.errors import CaptureFormatError, EncodeError
 from wirelab.wire.pcap import CapturedPacket, PcapReader, PcapWriter
+
+from ..helpers import tshark_fields
 
 DATA = pathlib.Path(__file__).parent / "data"
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
@@ -27,15 +28,6 @@ LE_USEC = bytes.fromhex(
 BE_NSEC = bytes.fromhex(
     "a1b23c4d" "0002" "0004" "00000000" "00000000" "0000ffff" "00000065"
     "6553f100" "075bcd15" "00000004" "0000003c" "deadbeef")
-
-
-def tshark_fields(path: pathlib.Path, *fields: str) -> list[list[str]]:
-    """One row of ``tshark -T fields`` a frame: an independent reading of the same file."""
-    argv = ["tshark", "-r", str(path), "-T", "fields"]
-    for name in fields:
-        argv += ["-e", name]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    return [line.split("\t") for line in out.splitlines()]
 
 
 def ours(path: pathlib.Path) -> list[list[str]]:

@@ -6,12 +6,13 @@ import io
 import pathlib
 import shutil
 import struct
-import subprocess
 
 import pytest
 
 from wirelab.errors import CaptureFormatError, EncodeError
 from wirelab.wire.pcapng import EPB, IDB, OPB, SPB, PcapngReader, PcapngWriter
+
+from ..helpers import tshark_fields
 
 DATA = pathlib.Path(__file__).parent / "data"
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
@@ -31,15 +32,6 @@ BE_VECTOR = bytes.fromhex(
     "00000001" "00000020" "0001" "0000" "00040000" "0009000109000000" "00000000" "00000020"
     "00000006" "00000024" "00000000" "17979cfe" "3d85cd15" "00000004" "0000003c" "deadbeef"
     "00000024")
-
-
-def tshark_fields(path: pathlib.Path, *fields: str) -> list[list[str]]:
-    """One row of ``tshark -T fields`` a frame: an independent reading of the same file."""
-    argv = ["tshark", "-r", str(path), "-T", "fields"]
-    for name in fields:
-        argv += ["-e", name]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    return [line.split("\t") for line in out.splitlines()]
 
 
 FIELDS = ("frame.time_epoch", "frame.len", "frame.cap_len", "frame.interface_id")
