@@ -16,6 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from wirelab import samples
+
+from ..helpers import read_until
+
 
 class LoCapture:
     """tcpdump on ``lo`` writing a pcap (to a file we open: tcpdump drops root), by PID."""
@@ -28,11 +32,7 @@ class LoCapture:
                 bpf]
         with open(path, "wb") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
-        assert self.proc.stderr is not None
-        line = self.proc.stderr.readline()
-        if b"listening on" not in line:
-            self.stop()
-            raise AssertionError(f"tcpdump did not start: {line!r}")
+        read_until(self.proc, b"listening on", timeout=10)
 
     def stop(self) -> None:
         """SIGINT, so tcpdump flushes the file; safe to call twice."""
@@ -41,6 +41,14 @@ class LoCapture:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         self.proc.communicate(timeout=10)
+
+
+def mixed_pcap(directory: Path, count: int, seed: int) -> Path:
+    """``directory``/mixed.pcap: ``count`` frames of ``samples.mixed_frames`` (every kind the
+    monitor counts: fragments, IPv6, DNS, ...), the same frames for the same ``seed``."""
+    path = directory / "mixed.pcap"
+    samples.write_pcap(path, samples.mixed_frames(count, seed=seed))
+    return path
 
 
 def _free_port() -> int:

@@ -23,6 +23,7 @@ from wirelab.monitor.source import Packet, SourceError, open_source
 from wirelab.wire.capture import open_capture
 
 from ..helpers import reaped, without_caps
+from .conftest import mixed_pcap
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("tcpdump") is None,
@@ -31,9 +32,7 @@ needs_root = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("source") / "mixed.pcap"
-    samples.write_pcap(path, samples.mixed_frames(3000, seed=5))
-    return path
+    return mixed_pcap(tmp_path_factory.mktemp("source"), 3000, seed=5)
 
 
 def test_file_source_yields_the_files_packets(mixed: Path) -> None:

@@ -14,6 +14,8 @@ from click.testing import CliRunner
 from wirelab import samples
 from wirelab.cli.stats import stats
 
+from .conftest import mixed_pcap
+
 
 def test_help_has_an_example() -> None:
     result = CliRunner().invoke(stats, ["--help"])
@@ -45,8 +47,7 @@ def test_not_a_capture_is_one_line_and_exit_3(tmp_path: Path) -> None:
 
 
 def test_csv_carries_the_same_numbers_as_json(tmp_path: Path) -> None:
-    path = tmp_path / "mixed.pcap"
-    samples.write_pcap(path, samples.mixed_frames(800, seed=5))
+    path = mixed_pcap(tmp_path, 800, seed=5)
     for args, section in ((["conv"], None), (["endpoints", "udp"], None), (["phs"], "phs"),
                           (["io", "--interval", "0.5"], "io")):
         as_json = json.loads(CliRunner().invoke(stats, [str(path), *args, "--json"]).output)

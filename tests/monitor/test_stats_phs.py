@@ -29,6 +29,7 @@ from wirelab.wire.ipv4 import IPProto
 from wirelab.wire.tcp import TCPFlags
 from wirelab.wire.udp import UDP
 
+from .conftest import mixed_pcap
 from .tshark_text import cut_below, parse_phs, tshark_tables
 
 pytestmark = [
@@ -171,8 +172,7 @@ def test_phs_equals_tshark_on_loopback_http(loopback_http: Path) -> None:
 
 
 def test_phs_on_random_traffic_matches_to_transport_and_dns(tmp_path: Path) -> None:
-    path = tmp_path / "mixed.pcap"
-    samples.write_pcap(path, samples.mixed_frames(6000, seed=808))
+    path = mixed_pcap(tmp_path, 6000, seed=808)
     mine, theirs = trees(path)
     assert cut_below(mine, TRANSPORT) == cut_below(theirs, TRANSPORT)
     dns = ("eth", "ip", "udp", "dns")

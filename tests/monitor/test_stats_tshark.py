@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from wirelab import samples
 from wirelab.cli.stats import stats
 from wirelab.monitor.conv import printed_duration
 from wirelab.monitor.phs import TRANSPORT
 
+from .conftest import mixed_pcap
 from .tshark_text import (
     cut_below,
     parse_conv,
@@ -128,9 +128,7 @@ def assert_io_equal(capture: Path, interval: str,
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("stats") / "mixed.pcap"
-    samples.write_pcap(path, samples.mixed_frames(6000, seed=808))
-    return path
+    return mixed_pcap(tmp_path_factory.mktemp("stats"), 6000, seed=808)
 
 
 def test_conversations_equal_tshark_on_mixed_traffic(mixed: Path) -> None:

@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-
-import pytest
 
 from wirelab.recon.scan import scan
 
 
-@pytest.fixture
-def listener() -> Iterator[tuple[int, int]]:
-    """A port with a listener, and a port that was just bound and closed (so: closed)."""
-    with socket.socket() as live, socket.socket() as gone:
-        live.bind(("127.0.0.1", 0))
-        live.listen()
-        gone.bind(("127.0.0.1", 0))
-        closed_port = gone.getsockname()[1]
-        gone.close()
-        yield live.getsockname()[1], closed_port
-
-
-def test_connect_scan_loopback(listener: tuple[int, int]) -> None:
-    open_port, closed_port = listener
+def test_connect_scan_loopback(loopback_ports: tuple[int, int]) -> None:
+    open_port, closed_port = loopback_ports
     result = scan("127.0.0.1", [open_port, closed_port], "connect")
     assert result.state_of(open_port) == "open"
     assert result.state_of(closed_port) == "closed"
     assert {p.reason for p in result.ports} == {"syn-ack", "conn-refused"}
 
 
-def test_cli_json_and_table(listener: tuple[int, int]) -> None:
-    open_port, closed_port = listener
+def test_cli_json_and_table(loopback_ports: tuple[int, int]) -> None:
+    open_port, closed_port = loopback_ports
     spec = f"{open_port},{closed_port}"
     cmd = [sys.executable, "-m", "wirelab", "scan", "localhost", "-p", spec, "--type", "connect"]
     data = json.loads(subprocess.run([*cmd, "--json"], capture_output=True, text=True,

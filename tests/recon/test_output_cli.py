@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture
-def ports() -> Iterator[tuple[int, int]]:
-    """(open, closed): a listening port and one that was just freed."""
-    with socket.socket() as listener, socket.socket() as probe:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
-        probe.close()
-        yield listener.getsockname()[1], closed
+def ports(loopback_ports: tuple[int, int]) -> tuple[int, int]:
+    """(open, closed) on loopback (the recon conftest's pair)."""
+    return loopback_ports
 
 
 def wirelab(*args: str) -> subprocess.CompletedProcess[str]:

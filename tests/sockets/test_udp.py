@@ -35,15 +35,21 @@ def test_send_to_serve_shows_sender_size_payload(host: str) -> None:
     assert _records(out)[-1] == {"event": "summary", "datagrams": 2, "bytes": 26}
 
 
-def test_60000_byte_datagram_shows_its_real_size() -> None:
+def _serve_one(payload: bytes, *args: str) -> str:
+    """``udp serve ARGS -c 1`` receives ``payload`` from a plain kernel socket: its stdout."""
     port = free_port(socket.SOCK_DGRAM)
-    server = ServeProcess("--port", str(port), "--json", "-c", "1")
+    server = ServeProcess("--port", str(port), *args, "-c", "1")
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(b"x" * 60000, ("127.0.0.1", port))
-        status, out, _ = server.wait()
+            s.sendto(payload, ("127.0.0.1", port))
+        _, out, _ = server.wait()
     finally:
         server.kill()
+    return out
+
+
+def test_60000_byte_datagram_shows_its_real_size() -> None:
+    out = _serve_one(b"x" * 60000, "--json")
     record = _records(out)[0]
     assert (record["size"], record["received"], record["truncated"]) == (60000, 60000, False)
     assert record["payload"] == "x" * 60000
@@ -51,14 +57,7 @@ def test_60000_byte_datagram_shows_its_real_size() -> None:
 
 def test_small_bufsize_reports_truncation_instead_of_hiding_it() -> None:
     # The curriculum's recvfrom(1024): the rest is discarded by the kernel; we say so.
-    port = free_port(socket.SOCK_DGRAM)
-    server = ServeProcess("--port", str(port), "--bufsize", "1024", "-c", "1")
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(b"y" * 60000, ("127.0.0.1", port))
-        _, out, _ = server.wait()
-    finally:
-        server.kill()
+    out = _serve_one(b"y" * 60000, "--bufsize", "1024")
     assert "60000 bytes (TRUNCATED to 1024 by the receive buffer)" in out
 
 
