@@ -87,5 +87,5 @@ def tshark_fields(pcap: str | os.PathLike[str], *fields: str, display: str = "",
         argv += ["-e", name]
     if display:
         argv += ["-Y", display]
-    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120)
     return [line.split("|") for line in done.stdout.splitlines()]

@@ -18,6 +18,8 @@ import pytest
 from wirelab.lab.lab import Lab
 from wirelab.lab.topology import from_toml
 
+from ..helpers import reaped
+
 pytestmark = pytest.mark.lab
 
 PORT = 9999
@@ -76,17 +78,13 @@ def _run(lab: Lab, body: str) -> tuple[dict[str, int], int]:
     """Run CLIENT + ``body`` in host a while host b counts; (client's JSON, datagrams at b)."""
     receiver = lab.host("b").popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE,
                                    text=True)
-    try:
+    with reaped(receiver):
         assert receiver.stdout is not None
         assert receiver.stdout.readline().strip() == "ready"
         result = lab.host("a").run([sys.executable, "-c", CLIENT + textwrap.dedent(body),
                                     lab.host("b").ip], timeout=60)
         assert result.returncode == 0, result.stderr
         arrived = int(receiver.communicate(timeout=30)[0].strip())
-    finally:
-        if receiver.poll() is None:
-            receiver.kill()
-            receiver.wait()
     return json.loads(result.stdout), arrived
 
 

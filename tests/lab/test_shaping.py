@@ -11,6 +11,8 @@ import pytest
 from wirelab.lab.lab import Lab
 from wirelab.lab.topology import from_toml
 
+from ..helpers import reaped
+
 pytestmark = pytest.mark.lab
 
 
@@ -69,15 +71,11 @@ def test_reshaping_under_traffic_loses_no_packet(lab: Lab) -> None:
     link.shape(delay="30ms")
     ping = lab.host("client").popen(["ping", "-n", "-c", "100", "-i", "0.02", "-w", "30",
                                      "198.18.0.20"], stdout=subprocess.PIPE, text=True)
-    try:
+    with reaped(ping):
         time.sleep(0.3)
         link.shape(delay="10ms")
         link.clear()
         out, _ = ping.communicate(timeout=60)
-    finally:
-        if ping.poll() is None:
-            ping.kill()
-            ping.wait()
     sent = int(re.search(r"(\d+) packets transmitted", out).group(1))  # type: ignore[union-attr]
     _assert_no_gap(100, sent, [int(s) for s in re.findall(r"icmp_seq=(\d+) ttl=", out)])
 

@@ -11,6 +11,7 @@ import pytest
 
 from wirelab.lab import Lab
 
+from ..helpers import reaped, tshark_fields
 from .helpers import WIRELAB, read_until
 
 pytestmark = pytest.mark.lab
@@ -19,11 +20,8 @@ GOOD = "1"  # Wireshark's PROTO_CHECKSUM_E_GOOD
 
 
 def _tshark(path: Path, *fields: str) -> list[list[str]]:
-    out = subprocess.run(
-        ["tshark", "-r", str(path), "-o", "udp.check_checksum:TRUE", "-Y", "udp",
-         "-T", "fields", "-E", "separator=|", *[a for f in fields for a in ("-e", f)]],
-        capture_output=True, text=True, check=True, timeout=60).stdout
-    return [line.split("|") for line in out.splitlines()]
+    """UDP frames only, with tshark checking the UDP checksum (so .status is 1 or 2)."""
+    return tshark_fields(path, *fields, display="udp", options=("-o", "udp.check_checksum:TRUE"))
 
 
 def test_raw_udp_from_client_reaches_udp_serve_on_server(shared_lab: Lab,
@@ -31,7 +29,7 @@ def test_raw_udp_from_client_reaches_udp_serve_on_server(shared_lab: Lab,
     client, server = shared_lab.host("client"), shared_lab.host("server")
     serve = server.popen([WIRELAB, "udp", "serve", "--bind", "0.0.0.0", "--port", "8000",
                           "--json", "-c", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with reaped(serve):
         read_until(serve, b"listening on")
         pcap = tmp_path / "link.pcap"
         with shared_lab.capture("server", pcap, bpf="udp port 8000"):
@@ -39,10 +37,6 @@ def test_raw_udp_from_client_reaches_udp_serve_on_server(shared_lab: Lab,
                                "--sport", "12345", "--payload", "across the link"])
             assert sent.returncode == 0, sent.stderr
             out, err = serve.communicate(timeout=10)
-    finally:
-        if serve.poll() is None:
-            serve.kill()
-            serve.communicate()
     got = json.loads(out.splitlines()[0])
     assert (got["src"], got["sport"], got["payload"]) == (client.ip, 12345, "across the link")
     assert _tshark(pcap, "ip.src", "udp.srcport", "udp.dstport", "udp.checksum.status") == [
