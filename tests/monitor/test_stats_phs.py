@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +34,7 @@ from wirelab.wire.ipv4 import IPProto
 from wirelab.wire.tcp import TCPFlags
 from wirelab.wire.udp import UDP
 
-from .conftest import mixed_pcap
+from .conftest import LoCapture, mixed_pcap
 from .tshark_text import cut_below, parse_phs, tshark_tables
 
 pytestmark = [
@@ -163,6 +168,90 @@ def test_phs_equals_tshark_below_transport_on_dns_http_data(tmp_path: Path) -> N
     assert ("eth", "ip", "udp", "_ws.malformed") in tree
     assert tree[("eth", "ip", "tcp", "data")][0] >= 3
     assert tree[("eth", "ip", "icmp", "data")][0] == 2  # the two whole quotes
+
+
+def chunked(ctype: bytes, chunks: list[bytes], trailer: bytes = b"",
+            extension: bytes = b"") -> bytes:
+    """A response with a chunked body (RFC 9112 section 7.1): hex size, CRLF, data, CRLF."""
+    body = b"".join(b"%x%s\r\n%s\r\n" % (len(c), extension, c) for c in chunks)
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\nTransfer-Encoding: chunked"
+            b"\r\n\r\n" + body + b"0\r\n" + trailer + b"\r\n")
+
+
+def chunked_frames() -> list[bytes]:
+    """Chunked bodies: whole, cut inside sizes and CRLFs, pipelined, with trailer fields and
+    chunk extensions, and a chunked request."""
+    json_body = [b'{"a":', b' [1, 2]', b"}"]
+    whole = chunked(b"application/json", json_body)
+    frames = exchange(41000, 80, [GET], [whole])
+    cuts = [0, 40, 66, 67, 75, 85, len(whole)]  # in the header, a size, a CRLF, the end
+    frames += exchange(41001, 80, [GET], [whole[a:b] for a, b in zip(cuts, cuts[1:], strict=False)])
+    frames += exchange(41002, 8080, [GET + GET], [whole + chunked(b"text/html", [b"<p>"])])
+    frames += exchange(41003, 80, [GET], [chunked(b"text/plain", [b"hi"], b"X-Sum: 1\r\n")])
+    frames += exchange(41004, 80, [GET], [chunked(b"image/png", [b"\x89PNG"], b"", b";x=1")])
+    post = (b"POST /up HTTP/1.1\r\nHost: s\r\nContent-Type: text/plain\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n4\r\nup!\n\r\n0\r\n\r\n")
+    frames += exchange(41005, 80, [post[:50], post[50:]], [response(b"text/plain", b"ok")])
+    return frames
+
+
+def test_phs_equals_tshark_on_chunked_bodies(tmp_path: Path) -> None:
+    path = tmp_path / "chunked.pcap"
+    samples.write_pcap(path, [(START_NS + i * 1_000_000, f)
+                              for i, f in enumerate(chunked_frames())])
+    tree = assert_same_tree(path)
+    http = ("eth", "ip", "tcp", "http")
+    assert tree[http + ("json",)][0] >= 3  # whole, cut, and the first of the pipelined two
+    assert tree[http + ("json", "tcp.segments")][0] == 1  # the cut one
+    assert tree[http + ("json", "http", "data-text-lines")][0] == 1
+    assert http + ("media",) in tree and http + ("data-text-lines",) in tree
+
+
+@pytest.fixture
+def loopback_chunked(tmp_path: Path) -> Iterator[Path]:
+    """A pcap of one chunked response written in several sends by a server thread on
+    127.0.0.1 (port 8080, else 80: an HTTP port for both tools), fetched with urllib."""
+    listener = None
+    for port in (8080, 80):
+        try:
+            listener = socket.create_server(("127.0.0.1", port))
+            break
+        except OSError:
+            continue
+    if listener is None:
+        pytest.fail("ports 8080 and 80 on 127.0.0.1 are both taken")
+    chunks = [b"<html>", b"<p>" * 700, b"</html>\n"]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                         b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+            for chunk in chunks:
+                time.sleep(0.05)  # separate segments, as a server streaming its output
+                conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            conn.sendall(b"0\r\n\r\n")
+
+    with listener:
+        dump = LoCapture(tmp_path / "chunked.pcap", f"tcp port {port}")
+        try:
+            server = threading.Thread(target=serve, daemon=True)
+            server.start()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                assert r.read() == b"".join(chunks)  # urllib undid the chunking
+            server.join(timeout=5)
+            time.sleep(0.3)  # the last FIN/ACKs
+        finally:
+            dump.stop()
+    yield dump.path
+
+
+def test_phs_equals_tshark_on_a_chunked_response_over_loopback(loopback_chunked: Path) -> None:
+    tree = assert_same_tree(loopback_chunked)
+    assert tree[("eth", "ip", "tcp", "http", "data-text-lines", "tcp.segments")][0] == 1
 
 
 def test_phs_equals_tshark_on_loopback_http(loopback_http: Path) -> None:

@@ -15,9 +15,10 @@ at the transport node where we do not:
 - ``dns``: UDP with port 53 on either side and at least a 12-byte header (RFC 1035 4.1.1);
   a shorter payload is tshark's ``_ws.malformed`` under udp.  The message is not decoded
   (speed): tshark's ``dns/_ws.malformed`` for a broken body is not reproduced.
-- ``http``: TCP port 80 or 8080, HTTP/1.x messages framed by Content-Length (RFC 9112
-  section 6), with tshark's reassembly: a segment that does not complete a message is bare
-  ``tcp``; the frame that completes one is ``http``, then the body's media dissector
+- ``http``: TCP port 80 or 8080, HTTP/1.x messages framed by Content-Length or chunked
+  (RFC 9112 sections 6 and 7.1: sizes, extensions, trailer fields), with tshark's
+  reassembly: a segment that does not complete a message is bare ``tcp``; the frame
+  that completes one is ``http``, then the body's media dissector
   (``data-text-lines`` for text/html, text/plain, text/css; ``json``; ``xml``; ``data`` for
   application/octet-stream; ``media`` for types tshark has no dissector for; nothing for a
   body without a Content-Type -- tshark's tree has a data item there, its phs does not), then
@@ -27,10 +28,10 @@ at the transport node where we do not:
   other ports (not in ``_OTHERS``) a connection is HTTP from a segment that starts like a
   request or status line on, as tshark's HTTP heuristic decides (Python's http.server on
   port 8000...).  Several messages in one segment give ``http/.../http/...``.
-  Not imitated (the path stops at tcp for the rest of that direction): chunked bodies,
-  bodies delimited by the connection's close, retransmitted or out-of-order segments,
-  payloads that do not start like HTTP, and media types with their own dissector (png,
-  gif...: we say ``media``).
+  Not imitated (the path stops at tcp for the rest of that direction): bodies delimited
+  by the connection's close (tshark dissects those on the FIN, as ``tcp.segments/http``),
+  retransmitted or out-of-order segments, payloads that do not start like HTTP, and media
+  types with their own dissector (png, gif...: we say ``media``).
 - ``icmp/data``: an ICMP error quoting a UDP datagram with payload (a port unreachable
   as Linux sends it); echo payloads have no node (tshark's phs shows none either).
 - ``data``: TCP/UDP payload on any other port (not a RST's: tshark calls that the reset
@@ -73,21 +74,31 @@ _ICMP_ERRORS = frozenset({3, 4, 5, 11, 12})  # unreachable, quench, redirect, ti
 _OFF_FLAGS = struct.Struct("!12xH")  # TCP data offset and flags (RFC 9293 section 3.1)
 _SEQ = struct.Struct("!4xI").unpack_from
 _MAX_HEAD = 65536
+_HEX = b"0123456789abcdefABCDEF"
 _MAX_STREAMS = 65536
 
 
 class _HttpSide:
     """One direction of a TCP connection on an HTTP port: where its next message stands."""
 
-    __slots__ = ("next_seq", "head", "left", "media", "segments", "lost")
+    __slots__ = ("next_seq", "head", "left", "media", "segments", "lost", "chunked", "line",
+                 "trailer")
 
     def __init__(self) -> None:
         self.next_seq: int | None = None
         self.head = b""  # header bytes of a message whose header is not complete yet
-        self.left = 0  # body bytes still to come of the current message
+        self.left = 0  # body bytes still to come of the current message (or chunk, + CRLF)
         self.media: str | None = None
         self.segments = 0  # segments of the current message so far
         self.lost = False  # we stopped following this direction (see the module docs)
+        self.chunked = False  # in a chunked body (RFC 9112 section 7.1)
+        self.line = b""  # the start of a chunk-size or trailer line cut by the segment's end
+        self.trailer = False  # past the last chunk: trailer fields until an empty line
+
+    @property
+    def pending(self) -> bool:
+        """Whether a message is under way (its header, body or chunks not all here)."""
+        return bool(self.left or self.head or self.chunked)
 
 
 class Hierarchy:
@@ -215,40 +226,87 @@ def _feed(side: _HttpSide, payload: bytes) -> tuple[str, ...] | None:
     side.segments += 1
     out: tuple[str, ...] = ()
     while payload:
-        if not side.left:  # a message starts, or its header continues
-            if not side.head and not payload.startswith(_STARTS):
+        if side.chunked:
+            done, payload = _chunks(side, payload)
+            if done is None:
                 return None
-            head = side.head + payload
-            cut = head.find(b"\r\n\r\n")
-            if cut < 0:
-                if len(head) > _MAX_HEAD:
-                    return None
-                side.head = head
+            if not done:
                 break
-            side.head, payload = b"", head[cut + 4:]
-            framing = _framing(head[:cut])
-            if framing is None:
-                return None
-            side.left, side.media = framing
-        take = min(side.left, len(payload))
-        side.left -= take
-        payload = payload[take:]
-        if side.left:
-            break
+        else:
+            if not side.left:  # a message starts, or its header continues
+                if not side.head and not payload.startswith(_STARTS):
+                    return None
+                head = side.head + payload
+                cut = head.find(b"\r\n\r\n")
+                if cut < 0:
+                    if len(head) > _MAX_HEAD:
+                        return None
+                    side.head = head
+                    break
+                side.head, payload = b"", head[cut + 4:]
+                framing = _framing(head[:cut])
+                if framing is None:
+                    return None
+                side.left, side.media = framing
+                if side.left < 0:  # chunked: the chunks follow
+                    side.left, side.chunked = 0, True
+                    continue
+            take = min(side.left, len(payload))
+            side.left -= take
+            payload = payload[take:]
+            if side.left:
+                break
         out += ("http",) + ((side.media,) if side.media else ())
         if side.segments > 1:
             out += ("tcp.segments",)
         side.segments = 1  # a next message would start in this segment
-    if out and (side.left or side.head):
+    if out and side.pending:
         return None  # a message complete, the next one cut: not checked against tshark
-    if not side.left and not side.head:
+    if not side.pending:
         side.segments = 0
     return out
 
 
+def _chunks(side: _HttpSide, payload: bytes) -> tuple[bool | None, bytes]:
+    """Read a chunked body (RFC 9112 section 7.1) from ``payload``: (whether the message
+    ended here, None if the chunks do not parse; the bytes after its end).
+
+    A chunk is a hex size (extensions after ``;`` ignored), CRLF, that many bytes, CRLF; a
+    chunk of size 0 ends the body, then trailer fields, then an empty line.  tshark
+    reassembles such a body as one message, on the frame with its last line.
+    """
+    while True:
+        if side.left:  # inside a chunk's data and its CRLF
+            take = min(side.left, len(payload))
+            side.left -= take
+            payload = payload[take:]
+            if side.left:
+                return False, b""
+        data = side.line + payload
+        cut = data.find(b"\r\n")
+        if cut < 0:
+            if len(data) > _MAX_HEAD:
+                return None, b""
+            side.line = data
+            return False, b""
+        line, payload, side.line = data[:cut], data[cut + 2:], b""
+        if side.trailer:
+            if not line:  # the empty line after the trailer: the message is complete
+                side.trailer = side.chunked = False
+                return True, payload
+            continue
+        size = line.split(b";", 1)[0].strip()
+        if not size or size.strip(_HEX):
+            return None, b""
+        if int(size, 16) == 0:
+            side.trailer = True
+        else:
+            side.left = int(size, 16) + 2
+
+
 def _framing(head: bytes) -> tuple[int, str | None] | None:
-    """(body length, media node) of a message with this header, or None if it is not framed
-    by Content-Length (chunked, until the close) or does not parse."""
+    """(body length, media node) of a message with this header; the length is -1 for a
+    chunked body.  None if it is delimited by the connection's close or does not parse."""
     lines = head.split(b"\r\n")
     start = lines[0]
     fields: dict[bytes, bytes] = {}
@@ -257,8 +315,13 @@ def _framing(head: bytes) -> tuple[int, str | None] | None:
         if not sep:
             return None
         fields[name.strip().lower()] = value.strip()
+    chunked = False
     if b"transfer-encoding" in fields:
-        return None
+        # chunked must be the last coding (RFC 9112 6.1); else a response runs to the close
+        codings = fields[b"transfer-encoding"].lower().split(b",")
+        if codings[-1].strip() != b"chunked":
+            return None
+        chunked = True
     if start.startswith(b"HTTP/1."):
         parts = start.split(b" ", 2)
         if len(parts) < 2 or not parts[1].isdigit():
@@ -266,16 +329,17 @@ def _framing(head: bytes) -> tuple[int, str | None] | None:
         status = int(parts[1])
         if 100 <= status < 200 or status in (204, 304):
             return 0, None
-        if b"content-length" not in fields:
-            return None  # delimited by the close: not imitated
+    ctype = fields.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+    media = _MEDIA.get(ctype, "media") if ctype else None
+    if chunked:  # Transfer-Encoding overrides Content-Length (RFC 9112 6.3)
+        return -1, media
+    if start.startswith(b"HTTP/1.") and b"content-length" not in fields:
+        return None  # delimited by the close: not imitated
     length_text = fields.get(b"content-length", b"0")
     if not length_text.isdigit():
         return None
     length = int(length_text)
-    if not length:
-        return 0, None
-    ctype = fields.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
-    return length, (_MEDIA.get(ctype, "media") if ctype else None)
+    return (length, media) if length else (0, None)
 
 
 def rows(nodes: dict[tuple[str, ...], list[int]]) -> list[dict[str, object]]:
