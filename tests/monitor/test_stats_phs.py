@@ -192,6 +192,23 @@ def chunked_frames() -> list[bytes]:
     post = (b"POST /up HTTP/1.1\r\nHost: s\r\nContent-Type: text/plain\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n4\r\nup!\n\r\n0\r\n\r\n")
     frames += exchange(41005, 80, [post[:50], post[50:]], [response(b"text/plain", b"ok")])
+    frames += exchange(41006, 80, [GET], [chunked(b"text/html", [])])  # no data: no media
+    return frames
+
+
+def to_close_frames() -> list[bytes]:
+    """Responses whose body runs to the server's FIN: no Content-Length, not chunked."""
+    frames: list[bytes] = []
+    old = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<p>hello</p>\n"
+    frames += exchange(41100, 80, [GET], [old])
+    frames += exchange(41101, 80, [GET], [old[:30], old[30:45], old[45:]])
+    frames += exchange(41102, 8080, [GET], [b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n"
+                                            b"Connection: close\r\n\r\n\x89PNG"])
+    frames += exchange(41103, 80, [GET], [b"HTTP/1.0 200 OK\r\n\r\nuntyped"])
+    frames += exchange(41104, 80, [GET], [b"HTTP/1.0 200 OK\r\nContent-Type: text/html"
+                                          b"\r\n\r\n"])  # an empty body
+    frames += exchange(41105, 80, [GET], [b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                          b"Transfer-Encoding: gzip\r\n\r\n\x1f\x8b"])
     return frames
 
 
@@ -205,6 +222,16 @@ def test_phs_equals_tshark_on_chunked_bodies(tmp_path: Path) -> None:
     assert tree[http + ("json", "tcp.segments")][0] == 1  # the cut one
     assert tree[http + ("json", "http", "data-text-lines")][0] == 1
     assert http + ("media",) in tree and http + ("data-text-lines",) in tree
+
+
+def test_phs_equals_tshark_on_bodies_that_run_to_the_close(tmp_path: Path) -> None:
+    path = tmp_path / "to-close.pcap"
+    samples.write_pcap(path, [(START_NS + i * 1_000_000, f)
+                              for i, f in enumerate(to_close_frames())])
+    tree = assert_same_tree(path)
+    on_fin = ("eth", "ip", "tcp", "tcp.segments", "http")
+    assert tree[on_fin][0] == 6  # each response on its server's FIN
+    assert tree[on_fin + ("data-text-lines",)][0] == 2 and on_fin + ("media",) in tree
 
 
 @pytest.fixture

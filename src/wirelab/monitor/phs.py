@@ -28,8 +28,9 @@ at the transport node where we do not:
   other ports (not in ``_OTHERS``) a connection is HTTP from a segment that starts like a
   request or status line on, as tshark's HTTP heuristic decides (Python's http.server on
   port 8000...).  Several messages in one segment give ``http/.../http/...``.
-  Not imitated (the path stops at tcp for the rest of that direction): bodies delimited
-  by the connection's close (tshark dissects those on the FIN, as ``tcp.segments/http``),
+  A response without Content-Length or chunking runs to the close: tshark dissects it on
+  the server's FIN, as ``tcp.segments/http/<media>``, and so do we.  An empty body has no
+  media node.  Not imitated (the path stops at tcp for the rest of that direction):
   retransmitted or out-of-order segments, payloads that do not start like HTTP, and media
   types with their own dissector (png, gif...: we say ``media``).
 - ``icmp/data``: an ICMP error quoting a UDP datagram with payload (a port unreachable
@@ -75,6 +76,8 @@ _OFF_FLAGS = struct.Struct("!12xH")  # TCP data offset and flags (RFC 9293 secti
 _SEQ = struct.Struct("!4xI").unpack_from
 _MAX_HEAD = 65536
 _HEX = b"0123456789abcdefABCDEF"
+_CHUNKED, _TO_CLOSE = -1, -2
+"""Body lengths of a chunked body and of one that runs to the connection's close."""
 _MAX_STREAMS = 65536
 
 
@@ -82,7 +85,7 @@ class _HttpSide:
     """One direction of a TCP connection on an HTTP port: where its next message stands."""
 
     __slots__ = ("next_seq", "head", "left", "media", "segments", "lost", "chunked", "line",
-                 "trailer")
+                 "trailer", "to_close", "body")
 
     def __init__(self) -> None:
         self.next_seq: int | None = None
@@ -94,11 +97,13 @@ class _HttpSide:
         self.chunked = False  # in a chunked body (RFC 9112 section 7.1)
         self.line = b""  # the start of a chunk-size or trailer line cut by the segment's end
         self.trailer = False  # past the last chunk: trailer fields until an empty line
+        self.to_close = False  # in a response body that ends when the server closes
+        self.body = 0  # bytes so far of a chunked body or of one that runs to the close
 
     @property
     def pending(self) -> bool:
         """Whether a message is under way (its header, body or chunks not all here)."""
-        return bool(self.left or self.head or self.chunked)
+        return bool(self.left or self.head or self.chunked or self.to_close)
 
 
 class Hierarchy:
@@ -160,16 +165,19 @@ class Hierarchy:
                 self._http.pop(self._side_key(keys), None)
             start = pos + (off_flags >> 12) * 4
             if start >= end:
+                if off_flags & 0x01 and self._http:  # a FIN may end a body: see _closed
+                    return self._http_frame(keys, f, pos, start, start, fin=True)
                 return ()
+            fin = bool(off_flags & 0x01)
             if sport in _HTTP_PORTS or dport in _HTTP_PORTS:
-                return self._http_frame(keys, f, pos, start, end)
+                return self._http_frame(keys, f, pos, start, end, fin)
             if sport in _OTHERS[TCP] or dport in _OTHERS[TCP]:
                 return ()
             if self._http and (self._side_key(keys) in self._http
                                or self._side_key(keys, True) in self._http):
-                return self._http_frame(keys, f, pos, start, end)  # an HTTP conversation
+                return self._http_frame(keys, f, pos, start, end, fin)  # an HTTP conversation
             if bytes(f[start:start + 8]).startswith(_STARTS):
-                return self._http_frame(keys, f, pos, start, end)  # tshark's heuristic
+                return self._http_frame(keys, f, pos, start, end, fin)  # tshark's heuristic
             return ("data",)
         if size <= 0:
             return ()
@@ -186,10 +194,12 @@ class Hierarchy:
         return (keys.family, keys.src, keys.sport, keys.dst, keys.dport)
 
     def _http_frame(self, keys: Keys, f: bytes | memoryview, tcp: int, pos: int,
-                    end: int) -> tuple[str, ...]:
+                    end: int, fin: bool = False) -> tuple[str, ...]:
         key = self._side_key(keys)
         side = self._http.get(key)
         if side is None:
+            if pos == end:  # a bare FIN of a connection we are not following
+                return ()
             if len(self._http) >= _MAX_STREAMS:
                 del self._http[next(iter(self._http))]
             side = self._http[key] = _HttpSide()
@@ -197,11 +207,13 @@ class Hierarchy:
         if side.lost or (side.next_seq is not None and seq != side.next_seq):
             side.lost = True  # a retransmission or a gap: tshark's analysis is not imitated
             return ()
-        side.next_seq = (seq + end - pos) & 0xFFFFFFFF
-        out = _feed(side, bytes(f[pos:end]))
+        side.next_seq = (seq + end - pos + fin) & 0xFFFFFFFF
+        out = _feed(side, bytes(f[pos:end])) if end > pos else ()
         if out is None:
             side.lost = True
             return ()
+        if fin:
+            out += _closed(side)
         return out
 
     def rows(self) -> list[dict[str, object]]:
@@ -226,6 +238,9 @@ def _feed(side: _HttpSide, payload: bytes) -> tuple[str, ...] | None:
     side.segments += 1
     out: tuple[str, ...] = ()
     while payload:
+        if side.to_close:  # every byte up to the FIN is body
+            side.body += len(payload)
+            break
         if side.chunked:
             done, payload = _chunks(side, payload)
             if done is None:
@@ -248,9 +263,12 @@ def _feed(side: _HttpSide, payload: bytes) -> tuple[str, ...] | None:
                 if framing is None:
                     return None
                 side.left, side.media = framing
-                if side.left < 0:  # chunked: the chunks follow
-                    side.left, side.chunked = 0, True
+                if side.left == _CHUNKED:  # the chunks follow
+                    side.left, side.chunked, side.body = 0, True, 0
                     continue
+                if side.left == _TO_CLOSE:
+                    side.left, side.to_close, side.body = 0, True, len(payload)
+                    break
             take = min(side.left, len(payload))
             side.left -= take
             payload = payload[take:]
@@ -265,6 +283,17 @@ def _feed(side: _HttpSide, payload: bytes) -> tuple[str, ...] | None:
     if not side.pending:
         side.segments = 0
     return out
+
+
+def _closed(side: _HttpSide) -> tuple[str, ...]:
+    """The nodes a FIN adds: a response whose body runs to the close (no Content-Length, not
+    chunked; RFC 9112 section 6.3) is complete now.  tshark dissects it on the FIN frame,
+    under ``tcp.segments`` even when it came in one segment, with no media node when the
+    body is empty."""
+    if not side.to_close:
+        return ()
+    side.to_close, side.segments = False, 0
+    return ("tcp.segments", "http") + ((side.media,) if side.media and side.body else ())
 
 
 def _chunks(side: _HttpSide, payload: bytes) -> tuple[bool | None, bytes]:
@@ -293,6 +322,8 @@ def _chunks(side: _HttpSide, payload: bytes) -> tuple[bool | None, bytes]:
         if side.trailer:
             if not line:  # the empty line after the trailer: the message is complete
                 side.trailer = side.chunked = False
+                if not side.body:
+                    side.media = None  # no chunk had data: no media node (tshark)
                 return True, payload
             continue
         size = line.split(b";", 1)[0].strip()
@@ -302,11 +333,12 @@ def _chunks(side: _HttpSide, payload: bytes) -> tuple[bool | None, bytes]:
             side.trailer = True
         else:
             side.left = int(size, 16) + 2
+            side.body += side.left - 2
 
 
 def _framing(head: bytes) -> tuple[int, str | None] | None:
-    """(body length, media node) of a message with this header; the length is -1 for a
-    chunked body.  None if it is delimited by the connection's close or does not parse."""
+    """(body length, media node) of a message with this header; the length is _CHUNKED or
+    _TO_CLOSE for those bodies.  None if the header does not parse."""
     lines = head.split(b"\r\n")
     start = lines[0]
     fields: dict[bytes, bytes] = {}
@@ -320,7 +352,7 @@ def _framing(head: bytes) -> tuple[int, str | None] | None:
         # chunked must be the last coding (RFC 9112 6.1); else a response runs to the close
         codings = fields[b"transfer-encoding"].lower().split(b",")
         if codings[-1].strip() != b"chunked":
-            return None
+            return (_TO_CLOSE, None) if start.startswith(b"HTTP/1.") else None
         chunked = True
     if start.startswith(b"HTTP/1."):
         parts = start.split(b" ", 2)
@@ -332,9 +364,9 @@ def _framing(head: bytes) -> tuple[int, str | None] | None:
     ctype = fields.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
     media = _MEDIA.get(ctype, "media") if ctype else None
     if chunked:  # Transfer-Encoding overrides Content-Length (RFC 9112 6.3)
-        return -1, media
+        return _CHUNKED, media
     if start.startswith(b"HTTP/1.") and b"content-length" not in fields:
-        return None  # delimited by the close: not imitated
+        return _TO_CLOSE, media
     length_text = fields.get(b"content-length", b"0")
     if not length_text.isdigit():
         return None
