@@ -29,6 +29,7 @@ from wirelab.monitor.export import ipfix
 from wirelab.monitor.export.records import UniFlow
 
 from .test_export_codecs import T0, uniflows
+from .test_export_sender import received
 
 V4_RECORD = 47  # bytes of an IPv4 data record under template 256
 S = 1000  # ms
@@ -158,15 +159,6 @@ def test_refresh_property_sizes_and_round_trip(flows: list[UniFlow], every: int,
 # --- through wirelab export ---------------------------------------------------------------
 
 
-def _received(sock: socket.socket) -> list[bytes]:
-    out = []
-    while True:
-        try:
-            out.append(sock.recv(65535))
-        except TimeoutError:
-            return out
-
-
 @pytest.mark.parametrize("refresh, refreshed", [(None, False), ("30", True)])
 def test_export_template_refresh_option(tmp_path: Path, refresh: str | None,
                                         refreshed: bool) -> None:
@@ -186,7 +178,7 @@ def test_export_template_refresh_option(tmp_path: Path, refresh: str | None,
             args += ["--template-refresh", refresh]
         result = CliRunner().invoke(export, args)
         assert result.exit_code == 0, result.output
-        msgs = _received(sock)
+        msgs = received(sock)
     assert json.loads(result.output)["ipfix"]["datagrams"] == len(msgs)
     assert 1 < len(msgs) < 20
     marks = with_templates(msgs)
