@@ -35,10 +35,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-try:
-    from bench.report import ratio_line
-except ImportError:  # run as a script inside a namespace (the sender role)
-    ratio_line = None  # type: ignore[assignment]
+from bench._mmsg import MMsgHdr, messages
+from bench.report import ratio_line
 
 BURST = 240_000  # a multiple of 8 (the frame mix) and of the batch
 BATCH = 512
@@ -78,28 +76,8 @@ def frame_mix() -> list[tuple[str, bytes]]:
 def send_burst(iface: str, frames_file: str, count: int) -> None:
     """Sender role (runs inside namespace a): ``count`` frames via sendmmsg, as fast as it can."""
 
-    class IOVec(ctypes.Structure):
-        _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
-
-    class MsgHdr(ctypes.Structure):
-        _fields_ = [("msg_name", ctypes.c_void_p), ("msg_namelen", ctypes.c_uint32),
-                    ("msg_iov", ctypes.POINTER(IOVec)), ("msg_iovlen", ctypes.c_size_t),
-                    ("msg_control", ctypes.c_void_p), ("msg_controllen", ctypes.c_size_t),
-                    ("msg_flags", ctypes.c_int)]
-
-    class MMsgHdr(ctypes.Structure):
-        _fields_ = [("msg_hdr", MsgHdr), ("msg_len", ctypes.c_uint)]
-
     templates = [bytes.fromhex(line) for line in Path(frames_file).read_text().split()]
-    buffers = [ctypes.create_string_buffer(t, len(t)) for t in templates]
-    iovecs = (IOVec * BATCH)()
-    msgs = (MMsgHdr * BATCH)()
-    for i in range(BATCH):
-        buf = buffers[i % len(buffers)]
-        iovecs[i].iov_base = ctypes.addressof(buf)
-        iovecs[i].iov_len = len(templates[i % len(buffers)])
-        msgs[i].msg_hdr.msg_iov = ctypes.pointer(iovecs[i])
-        msgs[i].msg_hdr.msg_iovlen = 1
+    msgs, _keep = messages(templates, BATCH)
     libc = ctypes.CDLL(None, use_errno=True)
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # send-only: receives nothing
     sock.bind((iface, 0))
@@ -132,8 +110,9 @@ def send_burst(iface: str, frames_file: str, count: int) -> None:
 
 # --- namespaces ----------------------------------------------------------------------------
 
-def run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, check=check)
+def run(argv: list[str], check: bool = True,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, cwd=cwd)
 
 
 class Link:
@@ -276,8 +255,8 @@ def measure(link: Link, tmp: Path, mix: list[tuple[str, bytes]]) -> dict[str, ob
     while link.packet_sockets() < 3 and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)  # the fast engine sets its ring up after its socket appears
-    sender = run(["ip", "netns", "exec", link.a, PYTHON, str(Path(__file__).resolve()),
-                  "--send", link.ia, str(frames_file), str(BURST)])
+    sender = run(["ip", "netns", "exec", link.a, PYTHON, "-m", "bench.bench_sniff",
+                  "--send", link.ia, str(frames_file), str(BURST)], cwd=ROOT)
     sent = json.loads(sender.stdout)
     caps["fast"].finish(300)  # it stops by itself at BURST frames, if it saw them all
     time.sleep(1.0)
@@ -327,7 +306,6 @@ def report(result: dict[str, object], idle: dict[str, float], tmp: Path,
     print(f"        its pcap re-read: {verdict(from_fast_pcap, fast_counts)}; tcpdump's pcap "
           f"re-read: {verdict(from_tcpdump_pcap, fast_counts)}; the burst's known mix: "
           f"{verdict(expected, fast_counts)}", flush=True)
-    assert ratio_line is not None
     ratio_line("sniff totals on the burst (fast engine / tcpdump)", fast["total"], "tcpdump",
                tcpdump_count, "frames", 1.0)
     ratio_line("sniff totals on the burst (fast engine / frames sent)", fast["total"], "sender",
@@ -366,9 +344,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--send":
+    if len(sys.argv) == 5 and sys.argv[1] == "--send":  # the sender role, in namespace a
         send_burst(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
-        sys.path.insert(0, str(ROOT))
-        from bench.report import ratio_line  # noqa: F811
         main()

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench._mmsg import messages
 from bench.report import ratio_line
 
 PAYLOAD = 64
@@ -44,33 +45,13 @@ WIRELAB = str(Path(sys.executable).with_name("wirelab"))
 # --- the paced sender (runs as its own process: python -m bench.bench_udp send ...) --------
 
 
-class _Iovec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-
-class _Msghdr(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
-                ("iov", ctypes.POINTER(_Iovec)), ("iovlen", ctypes.c_size_t),
-                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
-                ("flags", ctypes.c_int)]
-
-
-class _Mmsghdr(ctypes.Structure):
-    _fields_ = [("hdr", _Msghdr), ("len", ctypes.c_uint)]
-
-
 def send_paced(port: int, rate: float, count: int) -> dict[str, float]:
     """Send ``count`` datagrams to 127.0.0.1:``port`` at ``rate`` per second."""
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
     sock.connect(("127.0.0.1", port))
-    payload = ctypes.create_string_buffer(b"w" * PAYLOAD, PAYLOAD)
-    iov = _Iovec(ctypes.cast(payload, ctypes.c_void_p), PAYLOAD)
-    msgs = (_Mmsghdr * BURST)()
-    for m in msgs:
-        m.hdr.iov = ctypes.pointer(iov)
-        m.hdr.iovlen = 1
+    msgs, _keep = messages([b"w" * PAYLOAD], BURST)
     sendmmsg, fd, clock = libc.sendmmsg, sock.fileno(), time.perf_counter
     sent = 0
     start = clock()
