@@ -10,17 +10,24 @@ counters per pair and reads headers on the fast path, so it runs on captures of 
 
 from __future__ import annotations
 
+import operator
 import socket
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar, cast
 
 from wirelab.monitor.keys import IPV4, IPV6, TCP, UDP, Keys
 
 KINDS = ("ip", "ipv6", "tcp", "udp")
+FIELDS = ("a", "b", "frames_ab", "bytes_ab", "frames_ba", "bytes_ba", "frames", "bytes",
+          "rel_start", "duration")
+"""A conversation row's names: endpoints A and B (A sent the first frame), frames and bytes
+each way and in all, start (seconds after the capture's first frame) and duration."""
 _PROTO = {"tcp": TCP, "udp": UDP}
 _FAMILY = {"ip": IPV4, "ipv6": IPV6}
 
 Endpoint = tuple[bytes, int]  # address bytes, port (0 for ip/ipv6)
+T = TypeVar("T")
 
 
 def endpoints_of(kind: str, keys: Keys) -> tuple[Endpoint, Endpoint] | None:
@@ -87,7 +94,7 @@ class ConversationTable:
         self._ports = kind in _PROTO
         self._want = _PROTO[kind] if self._ports else _FAMILY[kind]
         self._index: dict[tuple[object, ...], int] = {}
-        self._pairs: list[tuple[bytes, int, bytes, int]] = []  # lower endpoint first
+        self._pairs: list[tuple[object, ...]] = []  # the index's keys, by number
         self._a_low = bytearray()  # 1: endpoint A (the first sender) is the pair's lower one
         self._family = bytearray()
         self._first_ns = array("q")
@@ -123,8 +130,7 @@ class ConversationTable:
             pair = (src, dst) if low else (dst, src)
         i = self._index.get(pair)
         if i is None:
-            i = self._new(family, src, sport, dst, dport, low, ts_ns)
-            self._index[pair] = i
+            i = self._index[pair] = self._new(pair, family, low, ts_ns)
         self._last_ns[i] = ts_ns
         if low == self._a_low[i]:
             self._frames_ab[i] += 1
@@ -133,10 +139,9 @@ class ConversationTable:
             self._frames_ba[i] += 1
             self._bytes_ba[i] += length
 
-    def _new(self, family: int, src: bytes, sport: int, dst: bytes, dport: int, low: bool,
-             ts_ns: int) -> int:
-        """Number a new conversation whose first frame went from src to dst."""
-        self._pairs.append((src, sport, dst, dport) if low else (dst, dport, src, sport))
+    def _new(self, pair: tuple[object, ...], family: int, low: bool, ts_ns: int) -> int:
+        """Number a new conversation; ``low``: its first frame came from the lower end."""
+        self._pairs.append(pair)  # the key itself: one tuple a conversation, not two
         self._a_low.append(low)
         self._family.append(family)
         self._first_ns.append(ts_ns)
@@ -146,37 +151,49 @@ class ConversationTable:
         return len(self._pairs) - 1
 
     def rows(self, origin_ns: int) -> Iterator[dict[str, object]]:
-        """One dict per conversation, most frames first (tshark's order for ties aside).
+        """One dict per conversation (keys :data:`FIELDS`), most frames first (tshark's
+        order for ties aside).
 
         Made one at a time as they are read: a table of 100,000 conversations written out
         as JSON or text never exists as 100,000 dicts at once.
         """
+        for values in self.values(origin_ns):
+            yield dict(zip(FIELDS, values, strict=True))
+
+    def values(self, origin_ns: int) -> Iterator[tuple[str | int | float, ...]]:
+        """The rows as tuples in the order of :data:`FIELDS` (no dict a row: the JSON writer
+        formats them straight into text)."""
         ports = self.kind in _PROTO
         names: dict[bytes, str] = {}  # inet_ntop once per address, not twice per row
 
-        def name(ep: Endpoint, family: int) -> str:
-            addr = names.get(ep[0])
-            if addr is None:
+        def name(addr: bytes, port: int, family: int) -> str:
+            text = names.get(addr)
+            if text is None:
                 af = socket.AF_INET if family == IPV4 else socket.AF_INET6
-                addr = names[ep[0]] = socket.inet_ntop(af, ep[0])
-            return f"{addr}:{ep[1]}" if ports else addr
+                text = names[addr] = socket.inet_ntop(af, addr)
+            return f"{text}:{port}" if ports else text
 
-        pairs, a_low, families = self._pairs, self._a_low, self._family
-        first_ns, last_ns = self._first_ns, self._last_ns
-        frames_ab, bytes_ab = self._frames_ab, self._bytes_ab
-        frames_ba, bytes_ba = self._frames_ba, self._bytes_ba
-        for i in sorted(range(len(self)), key=lambda i: -(frames_ab[i] + frames_ba[i])):
-            lo, lo_port, hi, hi_port = pairs[i]
-            a, b = ((lo, lo_port), (hi, hi_port)) if a_low[i] else ((hi, hi_port), (lo, lo_port))
-            family = families[i]
-            yield {
-                "a": name(a, family), "b": name(b, family),
-                "frames_ab": frames_ab[i], "bytes_ab": bytes_ab[i],
-                "frames_ba": frames_ba[i], "bytes_ba": bytes_ba[i],
-                "frames": frames_ab[i] + frames_ba[i], "bytes": bytes_ab[i] + bytes_ba[i],
-                "rel_start": (first_ns[i] - origin_ns) / 1e9,
-                "duration": (last_ns[i] - first_ns[i]) / 1e9,
-            }
+        frames_ab, frames_ba = self._frames_ab, self._frames_ba
+        order = sorted(range(len(self)), key=lambda i: -(frames_ab[i] + frames_ba[i]))
+        columns = (self._pairs, self._a_low, self._family, self._first_ns, self._last_ns,
+                   frames_ab, self._bytes_ab, frames_ba, self._bytes_ba)
+        for pair, a_low, family, first, last, fab, bab, fba, bba in zip(
+                *(_pick(column, order) for column in columns), strict=True):
+            if ports:
+                lo, lo_port, hi, hi_port = cast("tuple[bytes, int, bytes, int]", pair)
+            else:
+                (lo, hi), lo_port, hi_port = cast("tuple[bytes, bytes]", pair), 0, 0
+            a, b = name(lo, lo_port, family), name(hi, hi_port, family)
+            yield ((a, b) if a_low else (b, a)) + (
+                fab, bab, fba, bba, fab + fba, bab + bba, (first - origin_ns) / 1e9,
+                (last - first) / 1e9)
+
+
+def _pick(column: Sequence[T], order: list[int]) -> tuple[T, ...]:
+    """``column``'s items in ``order``, gathered in C (one itemgetter call, no loop)."""
+    if len(order) == 1:
+        return (column[order[0]],)
+    return operator.itemgetter(*order)(column) if order else ()
 
 
 def render(kind: str, count: int, rows: Iterable[dict[str, object]]) -> Iterator[str]:

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from wirelab.monitor.conv import _PROTO, KINDS, Endpoint, endpoints_of, format_endpoint
 from wirelab.monitor.keys import Keys
 
+_COUNTERS = ("packets", "bytes", "tx_packets", "tx_bytes", "rx_packets", "rx_bytes")
+
 
 class EndpointTable:
     """Accumulates the endpoints of one kind (``ip``, ``ipv6``, ``tcp`` or ``udp``).
@@ -57,20 +59,29 @@ class EndpointTable:
         self._rx_packets[rx] += 1
         self._rx_bytes[rx] += length
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """A row's names: the address, its port (tcp and udp only), then the counters."""
+        return (("address", "port") if self.kind in _PROTO else ("address",)) + _COUNTERS
+
     def rows(self) -> Iterator[dict[str, object]]:
         """One dict per endpoint, most packets first, made one at a time as they are read."""
+        fields = self.fields
+        for values in self.values():
+            yield dict(zip(fields, values, strict=True))
+
+    def values(self) -> Iterator[tuple[str | int, ...]]:
+        """The rows as tuples in the order of :attr:`fields`."""
         ports = self.kind in _PROTO
         tx_packets, tx_bytes = self._tx_packets, self._tx_bytes
         rx_packets, rx_bytes = self._rx_packets, self._rx_bytes
         for i in sorted(range(len(self)), key=lambda i: -(tx_packets[i] + rx_packets[i])):
             family, ep = self._endpoints[i]
-            row: dict[str, object] = {"address": format_endpoint(family, ep, False)}
+            where: tuple[str | int, ...] = (format_endpoint(family, ep, False),)
             if ports:
-                row["port"] = ep[1]
-            row.update(packets=tx_packets[i] + rx_packets[i], bytes=tx_bytes[i] + rx_bytes[i],
-                       tx_packets=tx_packets[i], tx_bytes=tx_bytes[i],
-                       rx_packets=rx_packets[i], rx_bytes=rx_bytes[i])
-            yield row
+                where += (ep[1],)
+            yield where + (tx_packets[i] + rx_packets[i], tx_bytes[i] + rx_bytes[i],
+                           tx_packets[i], tx_bytes[i], rx_packets[i], rx_bytes[i])
 
 
 def render(kind: str, count: int, rows: Iterable[dict[str, object]]) -> Iterator[str]:
