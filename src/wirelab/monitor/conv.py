@@ -177,16 +177,23 @@ class ConversationTable:
         order = sorted(range(len(self)), key=lambda i: -(frames_ab[i] + frames_ba[i]))
         columns = (self._pairs, self._a_low, self._family, self._first_ns, self._last_ns,
                    frames_ab, self._bytes_ab, frames_ba, self._bytes_ba)
-        for pair, a_low, family, first, last, fab, bab, fba, bba in zip(
-                *(_pick(column, order) for column in columns), strict=True):
-            if ports:
-                lo, lo_port, hi, hi_port = cast("tuple[bytes, int, bytes, int]", pair)
-            else:
-                (lo, hi), lo_port, hi_port = cast("tuple[bytes, bytes]", pair), 0, 0
-            a, b = name(lo, lo_port, family), name(hi, hi_port, family)
-            yield ((a, b) if a_low else (b, a)) + (
-                fab, bab, fba, bba, fab + fba, bab + bba, (first - origin_ns) / 1e9,
-                (last - first) / 1e9)
+        for start in range(0, len(order), _GATHER):  # a slice at a time: memory stays put
+            part = order[start:start + _GATHER]
+            for pair, a_low, family, first, last, fab, bab, fba, bba in zip(
+                    *(_pick(column, part) for column in columns), strict=True):
+                if ports:
+                    lo, lo_port, hi, hi_port = cast("tuple[bytes, int, bytes, int]", pair)
+                else:
+                    (lo, hi), lo_port, hi_port = cast("tuple[bytes, bytes]", pair), 0, 0
+                a, b = name(lo, lo_port, family), name(hi, hi_port, family)
+                yield ((a, b) if a_low else (b, a)) + (
+                    fab, bab, fba, bba, fab + fba, bab + bba, (first - origin_ns) / 1e9,
+                    (last - first) / 1e9)
+
+
+_GATHER = 4096
+"""Rows whose columns are gathered at once: an array's values become Python ints only a
+slice at a time."""
 
 
 def _pick(column: Sequence[T], order: list[int]) -> tuple[T, ...]:
