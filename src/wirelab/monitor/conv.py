@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import operator
 import socket
+import struct
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar, cast
 
 from wirelab.monitor.keys import IPV4, IPV6, TCP, UDP, Keys
@@ -27,6 +28,8 @@ _PROTO = {"tcp": TCP, "udp": UDP}
 _FAMILY = {"ip": IPV4, "ipv6": IPV6}
 
 Endpoint = tuple[bytes, int]  # address bytes, port (0 for ip/ipv6)
+KeysOf = Callable[[bytes, int], "Keys | None"]  # KeyReader.read: (frame, linktype) -> keys
+_ETH_IP4 = struct.Struct("!14xBxH8x4s4s").unpack_from  # version/IHL, total length, addresses
 T = TypeVar("T")
 
 
@@ -128,6 +131,39 @@ class ConversationTable:
                 return
             low = src <= dst
             pair = (src, dst) if low else (dst, src)
+        self._count(pair, low, family, ts_ns, length)
+
+    def feed(self, batch: Iterable[tuple[int, int, bytes, int]], read: KeysOf) -> None:
+        """Count a source's batch of ``(ts_ns, linktype, frame, length)`` packets.
+
+        The fast path of ``conv ip``: an Ethernet frame carrying IPv4 has its two addresses
+        read here with one ``struct`` call, after the checks :class:`~.keys.KeyReader`
+        makes (version 4, header and total length consistent, the datagram inside the
+        frame); every IPv4 frame is tapped, fragments too, so nothing else is needed.  Any
+        other frame (VLAN tags, IPv6 and its fragments, other link types) and every frame
+        of the other tables goes through ``read`` (a KeyReader's) and :meth:`add`.
+        """
+        if self.kind != "ip":
+            for ts_ns, linktype, frame, length in batch:
+                keys = read(frame, linktype)
+                if keys is not None:
+                    self.add(keys, ts_ns, length)
+            return
+        count, add, ip4 = self._count, self.add, _ETH_IP4
+        for ts_ns, linktype, frame, length in batch:
+            if linktype == 1 and len(frame) >= 34 and frame[12] == 8 and frame[13] == 0:
+                vihl, total, src, dst = ip4(frame)
+                if vihl >> 4 == 4 and 20 <= (vihl & 15) * 4 <= total <= len(frame) - 14:
+                    low = src <= dst
+                    count((src, dst) if low else (dst, src), low, IPV4, ts_ns, length)
+                continue
+            keys = read(frame, linktype)
+            if keys is not None:
+                add(keys, ts_ns, length)
+
+    def _count(self, pair: tuple[object, ...], low: bool, family: int, ts_ns: int,
+               length: int) -> None:
+        """Add a frame to the conversation ``pair`` (sent by its lower end if ``low``)."""
         i = self._index.get(pair)
         if i is None:
             i = self._index[pair] = self._new(pair, family, low, ts_ns)

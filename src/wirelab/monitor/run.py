@@ -45,6 +45,8 @@ def run_source(source: Source, tables: Sequence[Accumulator],
     origin: int | None = None
     only = adds[0] if len(adds) == 1 and not framed and add_frame is None and io_add is None \
         else None  # one table, nothing else: the loop below without its tests
+    # ... and a table with a batch method of its own (ConversationTable.feed) reads the frames
+    feed = getattr(tables[0], "feed", None) if only is not None and not framed else None
     for batch in source.batches(0.25):
         if not batch:
             continue
@@ -52,6 +54,9 @@ def run_source(source: Source, tables: Sequence[Accumulator],
             origin = batch[0][0]
         if tee is not None:
             tee(batch)
+        if feed is not None:
+            feed(batch, reader.read)
+            continue
         if only is not None:
             for ts, linktype, data, length in batch:
                 keys = read_frame(data, linktype)[1]
