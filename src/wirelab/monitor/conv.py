@@ -113,9 +113,10 @@ class ConversationTable:
     def add(self, keys: Keys, ts_ns: int, length: int) -> None:
         """Count one frame whose headers gave ``keys``.
 
-        The hot path of ``wirelab stats conv``: the test of :func:`endpoints_of` inlined,
-        one flat key per unordered pair (lower endpoint first), the counters updated in
-        place.  ``ip``/``ipv6`` tables key on the two addresses alone.
+        The general path (see :meth:`feed` for the fast one): the test of
+        :func:`endpoints_of` inlined, one flat key per unordered pair (lower endpoint
+        first), the counters updated in place.  ``ip``/``ipv6`` tables key on the two
+        addresses alone.
         """
         family, src, dst, proto, sport, dport, _, tapped, _, _, _, _ = keys
         if not tapped:
@@ -124,7 +125,7 @@ class ConversationTable:
             if proto != self._want:
                 return
             low = src < dst or src == dst and sport <= dport
-            pair: tuple[bytes, ...] | tuple[bytes, int, bytes, int] = (
+            pair: tuple[object, ...] = (
                 (src, sport, dst, dport) if low else (dst, dport, src, sport))
         else:
             if family != self._want:
@@ -199,7 +200,7 @@ class ConversationTable:
     def values(self, origin_ns: int) -> Iterator[tuple[str | int | float, ...]]:
         """The rows as tuples in the order of :data:`FIELDS` (no dict a row: the JSON writer
         formats them straight into text)."""
-        ports = self.kind in _PROTO
+        ports = self._ports
         names: dict[bytes, str] = {}  # inet_ntop once per address, not twice per row
 
         def name(addr: bytes, port: int, family: int) -> str:
