@@ -170,8 +170,8 @@ def _compute(source: Source, statistic: str, kinds: tuple[str, ...], interval: f
 
 
 _CHUNK = 4096
-Row = TypeVar("Row")
 """Rows formatted and written at a time."""
+Row = TypeVar("Row")
 
 
 def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
