@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import struct
 
+import pytest
+
 from wirelab import samples
 from wirelab.monitor.conv import ConversationTable
 from wirelab.monitor.keys import KeyReader
@@ -43,22 +45,10 @@ def frames() -> list[tuple[int, int, bytes, int]]:
     return out
 
 
-def test_fast_path_equals_the_general_path() -> None:
+@pytest.mark.parametrize("kind", ["ip", "udp"])  # udp: feed hands every frame to the reader
+def test_feed_equals_the_general_path(kind: str) -> None:
     packets = frames()
-    fast, general = ConversationTable("ip"), ConversationTable("ip")
-    fast.feed(packets, KeyReader().read)
-    reader = KeyReader()
-    for ts, linktype, frame, length in packets:
-        keys = reader.read(frame, linktype)
-        if keys is not None:
-            general.add(keys, ts, length)
-    assert len(fast) > 100
-    assert list(fast.rows(START_NS)) == list(general.rows(START_NS))
-
-
-def test_other_kinds_feed_through_the_reader() -> None:
-    packets = frames()
-    fed, added = ConversationTable("udp"), ConversationTable("udp")
+    fed, added = ConversationTable(kind), ConversationTable(kind)
     fed.feed(packets, KeyReader().read)
     reader = KeyReader()
     for ts, linktype, frame, length in packets:

@@ -61,6 +61,13 @@ def assert_same_tree(capture: Path) -> Tree:
     return mine
 
 
+def same_tree_as_tsharks(directory: Path, name: str, frames: list[bytes]) -> Tree:
+    """Write ``frames`` one millisecond apart to ``directory/name`` and compare the trees."""
+    path = directory / name
+    samples.write_pcap(path, [(START_NS + i * 1_000_000, f) for i, f in enumerate(frames)])
+    return assert_same_tree(path)
+
+
 def exchange(port: int, server_port: int, requests: list[bytes],
              responses: list[bytes]) -> list[bytes]:
     """A TCP connection: handshake, the client's segments, then the server's (each ACKed),
@@ -157,10 +164,7 @@ def icmp_errors() -> list[bytes]:
 
 
 def test_phs_equals_tshark_below_transport_on_dns_http_data(tmp_path: Path) -> None:
-    path = tmp_path / "apps.pcap"
-    samples.write_pcap(path, [(START_NS + i * 1_000_000, f)
-                              for i, f in enumerate(app_frames())])
-    tree = assert_same_tree(path)
+    tree = same_tree_as_tsharks(tmp_path, "apps.pcap", app_frames())
     http = ("eth", "ip", "tcp", "http")
     for child in ("data-text-lines", "json", "xml", "data", "media", "tcp.segments"):
         assert http + (child,) in tree or http + ("data-text-lines", child) in tree, child
@@ -213,10 +217,7 @@ def to_close_frames() -> list[bytes]:
 
 
 def test_phs_equals_tshark_on_chunked_bodies(tmp_path: Path) -> None:
-    path = tmp_path / "chunked.pcap"
-    samples.write_pcap(path, [(START_NS + i * 1_000_000, f)
-                              for i, f in enumerate(chunked_frames())])
-    tree = assert_same_tree(path)
+    tree = same_tree_as_tsharks(tmp_path, "chunked.pcap", chunked_frames())
     http = ("eth", "ip", "tcp", "http")
     assert tree[http + ("json",)][0] >= 3  # whole, cut, and the first of the pipelined two
     assert tree[http + ("json", "tcp.segments")][0] == 1  # the cut one
@@ -225,10 +226,7 @@ def test_phs_equals_tshark_on_chunked_bodies(tmp_path: Path) -> None:
 
 
 def test_phs_equals_tshark_on_bodies_that_run_to_the_close(tmp_path: Path) -> None:
-    path = tmp_path / "to-close.pcap"
-    samples.write_pcap(path, [(START_NS + i * 1_000_000, f)
-                              for i, f in enumerate(to_close_frames())])
-    tree = assert_same_tree(path)
+    tree = same_tree_as_tsharks(tmp_path, "to-close.pcap", to_close_frames())
     on_fin = ("eth", "ip", "tcp", "tcp.segments", "http")
     assert tree[on_fin][0] == 6  # each response on its server's FIN
     assert tree[on_fin + ("data-text-lines",)][0] == 2 and on_fin + ("media",) in tree

@@ -144,15 +144,9 @@ class ConversationTable:
         other frame (VLAN tags, IPv6 and its fragments, other link types) and every frame
         of the other tables goes through ``read`` (a KeyReader's) and :meth:`add`.
         """
-        if self.kind != "ip":
-            for ts_ns, linktype, frame, length in batch:
-                keys = read(frame, linktype)
-                if keys is not None:
-                    self.add(keys, ts_ns, length)
-            return
-        count, add, ip4 = self._count, self.add, _ETH_IP4
+        count, add, ip4, fast = self._count, self.add, _ETH_IP4, self.kind == "ip"
         for ts_ns, linktype, frame, length in batch:
-            if linktype == 1 and len(frame) >= 34 and frame[12] == 8 and frame[13] == 0:
+            if fast and linktype == 1 and len(frame) >= 34 and frame[12] == 8 and frame[13] == 0:
                 vihl, total, src, dst = ip4(frame)
                 if vihl >> 4 == 4 and 20 <= (vihl & 15) * 4 <= total <= len(frame) - 14:
                     low = src <= dst

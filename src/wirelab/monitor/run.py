@@ -46,7 +46,7 @@ def run_source(source: Source, tables: Sequence[Accumulator],
     only = adds[0] if len(adds) == 1 and not framed and add_frame is None and io_add is None \
         else None  # one table, nothing else: the loop below without its tests
     # ... and a table with a batch method of its own (ConversationTable.feed) reads the frames
-    feed = getattr(tables[0], "feed", None) if only is not None and not framed else None
+    feed = getattr(tables[0], "feed", None) if only is not None else None
     for batch in source.batches(0.25):
         if not batch:
             continue
